@@ -1,0 +1,5 @@
+//! ses-probe's end-to-end tests: one binary, one build, topic modules.
+//!
+//! Suites that need outside peers (moto, aiosmtpd, promtool,
+//! systemd-analyze) expect the README test command (`bash .ci/test`) to have
+//! installed them; they fail with a message naming the missing tool.
