@@ -1,0 +1,503 @@
+//! Matchers from what a peer said to a [`Class`].
+//!
+//! Three entry points share one set of rules: an SMTP reply (code + text),
+//! an AWS error (code, message, HTTP status), and free text as an operator
+//! pastes it into `explain` (a Postfix log line, an SDK exception, AWS CLI
+//! output, an SMTP transcript). The checks call the first two with typed
+//! values; `explain` finds those values in the text and calls the same two,
+//! so a class means the same thing wherever it comes from.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::{Class, Details};
+
+/// Which interface a text came from, when the caller knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Channel {
+    Smtp,
+    Api,
+    Sts,
+}
+
+/// An AWS error as the SDK (or a pasted text) gives it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AwsError<'a> {
+    pub code: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub status: Option<u16>,
+}
+
+fn has(text: &str, needle: &str) -> bool {
+    text.contains(needle)
+}
+
+/// Class for an SMTP reply. `text` is the reply text after the code (it may
+/// start with an enhanced status code). 2xx and 3xx are `Ok`.
+pub fn classify_smtp_reply(code: u16, text: &str) -> (Class, Details) {
+    let mut details = Details {
+        reply_code: Some(code),
+        ..Details::default()
+    };
+    details.absorb_text(text);
+    let t = text.to_ascii_lowercase();
+    let class = match code {
+        200..=399 => Class::Ok,
+        421 => {
+            if has(&t, "too many") && has(&t, "connection") {
+                Class::SmtpTooManyConnections
+            } else if has(&t, "maximum") && (has(&t, "message") || has(&t, "session")) {
+                Class::SmtpSessionMessageLimit
+            } else if has(&t, "timeout") || has(&t, "idle") {
+                Class::SmtpIdleTimeout
+            } else {
+                Class::ServiceTemporaryFailure
+            }
+        }
+        451 if has(&t, "timeout waiting") => Class::SmtpIdleTimeout,
+        454 if has(&t, "daily message quota") => Class::QuotaDailyExceeded,
+        454 if has(&t, "sigv2") => Class::LegacySmtpCredentialsThrottled,
+        454 if has(&t, "sending rate") || has(&t, "throttl") => Class::ThrottleRate,
+        454 if has(&t, "authentication") => Class::AuthTemporaryFailure,
+        530 if has(&t, "starttls") || has(&t, "tls") => Class::TlsRequired,
+        530 => Class::AuthRequired,
+        535 if has(&t, "not subscribed") => Class::AccountNotSubscribed,
+        535 | 534 => Class::AuthCredentialsInvalid,
+        552 => Class::MessageTooLarge,
+        553 | 501 if !has(&t, "syntax error, command") => Class::AddressSyntaxInvalid,
+        500..=504 => Class::SmtpProtocolError,
+        554 | 550 => classify_rejection(&t).unwrap_or(Class::MessageRejected),
+        400..=499 => Class::ServiceTemporaryFailure,
+        _ => Class::Unknown,
+    };
+    if class == Class::Unknown {
+        details.raw = Some(crate::outcome::truncate(text, 256));
+    }
+    (class, details)
+}
+
+/// The specific reason inside a rejection text, shared by SMTP 554 and the
+/// API's `MessageRejected`.
+fn classify_rejection(t: &str) -> Option<Class> {
+    Some(
+        if has(t, "not authorized to perform") || has(t, "access denied") {
+            Class::IamAccessDenied
+        } else if has(t, "mail from domain") || has(t, "mail-from domain") {
+            Class::MailFromDomainNotVerified
+        } else if has(t, "not verified") || has(t, "failed the check") {
+            Class::IdentityNotVerified
+        } else if has(t, "configuration set") && (has(t, "does not exist") || has(t, "not found")) {
+            Class::ConfigurationSetMissing
+        } else if has(t, "configuration set") && (has(t, "paused") || has(t, "disabled")) {
+            Class::ConfigurationSetPaused
+        } else if has(t, "sending paused") || has(t, "sending is paused") {
+            Class::SendingPaused
+        } else if has(t, "daily message quota") {
+            Class::QuotaDailyExceeded
+        } else if has(t, "sending rate") {
+            Class::ThrottleRate
+        } else if has(t, "too long") || has(t, "too large") || has(t, "size exceeds") {
+            Class::MessageTooLarge
+        } else if has(t, "transaction failed") || has(t, "illegal header") || has(t, "mime") {
+            Class::MessageMalformed
+        } else {
+            return None;
+        },
+    )
+}
+
+/// Class for an AWS API error, from its code first, its message where SES
+/// hides the reason there, and the HTTP status last.
+pub fn classify_aws_error(err: AwsError<'_>) -> (Class, Details) {
+    let mut details = Details {
+        aws_code: err.code.map(str::to_owned),
+        http_status: err.status,
+        ..Details::default()
+    };
+    let message = err.message.unwrap_or("");
+    details.absorb_text(message);
+    let m = message.to_ascii_lowercase();
+    let code = err.code.unwrap_or("");
+    let code = code.rsplit('#').next().unwrap_or(code);
+    let class = match code {
+        "MessageRejected" => classify_rejection(&m).unwrap_or(Class::MessageRejected),
+        "MailFromDomainNotVerifiedException" | "MailFromDomainNotVerified" => {
+            Class::MailFromDomainNotVerified
+        }
+        "AccountSuspendedException" => Class::AccountSuspended,
+        "SendingPausedException" if has(&m, "configuration set") => Class::ConfigurationSetPaused,
+        "SendingPausedException" | "AccountSendingPausedException" => Class::SendingPaused,
+        "ConfigurationSetSendingPausedException" => Class::ConfigurationSetPaused,
+        "ConfigurationSetDoesNotExistException" | "ConfigurationSetDoesNotExist" => {
+            Class::ConfigurationSetMissing
+        }
+        "LimitExceededException" | "LimitExceeded" => Class::LimitExceeded,
+        "BadRequestException" | "NotFoundException" if has(&m, "configuration set") => {
+            Class::ConfigurationSetMissing
+        }
+        "BadRequestException" | "ValidationError" | "ValidationException" => Class::BadRequest,
+        "NotFoundException" | "ResourceNotFoundException" => Class::ResourceNotFound,
+        "TooManyRequestsException"
+        | "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded" => Class::ThrottleRate,
+        "InternalServiceErrorException"
+        | "InternalFailure"
+        | "InternalError"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException" => Class::ServiceTemporaryFailure,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "AuthorizationError"
+        | "UnauthorizedOperation" => Class::IamAccessDenied,
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidAccessKeyId"
+        | "AuthFailure" => Class::InvalidAccessKey,
+        "InvalidSignatureException" | "SignatureDoesNotMatch" | "IncompleteSignature" => {
+            if details.clock_skew_seconds.is_some() || has(&m, "signature expired") {
+                Class::ClockSkew
+            } else {
+                Class::SignatureMismatch
+            }
+        }
+        "RequestExpired" | "RequestTimeTooSkewed" => Class::ClockSkew,
+        "ExpiredToken" | "ExpiredTokenException" | "TokenRefreshRequired" => {
+            Class::CredentialsExpired
+        }
+        "RegionDisabledException" => Class::StsRegionDisabled,
+        "InvalidParameterValue" | "InvalidParameterCombination" => Class::BadRequest,
+        _ => match err.status {
+            Some(s) if s >= 500 => Class::ServiceTemporaryFailure,
+            Some(429) => Class::ThrottleRate,
+            _ => phrase_class(&m).unwrap_or(Class::Unknown),
+        },
+    };
+    if class == Class::Unknown {
+        details.raw = Some(crate::outcome::truncate(message, 256));
+    }
+    (class, details)
+}
+
+/// Classes recognised from well-known phrases alone: SDK credential-chain
+/// errors, resolver and socket errors, TLS library errors, and AWS messages
+/// quoted without their code.
+fn phrase_class(t: &str) -> Option<Class> {
+    const TABLE: &[(&[&str], Class)] = &[
+        (
+            &[
+                "signature expired",
+                "signature not yet current",
+                "request has expired",
+                "clock skew",
+            ],
+            Class::ClockSkew,
+        ),
+        (
+            &[
+                "request signature we calculated does not match",
+                "signaturedoesnotmatch",
+            ],
+            Class::SignatureMismatch,
+        ),
+        (
+            &[
+                "security token included in the request is expired",
+                "token has expired",
+                "expiredtoken",
+            ],
+            Class::CredentialsExpired,
+        ),
+        (
+            &[
+                "security token included in the request is invalid",
+                "access key id you provided does not exist",
+                "invalidclienttokenid",
+                "unrecognizedclient",
+            ],
+            Class::InvalidAccessKey,
+        ),
+        (
+            &["sts is not activated", "regiondisabled"],
+            Class::StsRegionDisabled,
+        ),
+        (
+            &[
+                "is not authorized to perform",
+                "accessdenied",
+                "access denied",
+            ],
+            Class::IamAccessDenied,
+        ),
+        (
+            &[
+                "partial credentials",
+                "missing: aws_secret_access_key",
+                "missing: aws_access_key_id",
+            ],
+            Class::PartialCredentials,
+        ),
+        (
+            &[
+                "sso session",
+                "sso token",
+                "aws sso login",
+                "token for",
+                "sso_start_url",
+            ],
+            Class::SsoSessionExpired,
+        ),
+        (
+            &[
+                "could not be found",
+                "profilenotfound",
+                "profile not found",
+                "profile was not defined",
+                "no profile named",
+            ],
+            Class::ProfileNotFound,
+        ),
+        (
+            &[
+                "imds",
+                "instance metadata",
+                "ec2 metadata",
+                "169.254.169.254",
+            ],
+            Class::ImdsUnavailable,
+        ),
+        (
+            &[
+                "unable to locate credentials",
+                "no credentials",
+                "could not load credentials",
+                "no providers in chain",
+                "credentials not loaded",
+                "failed to load credentials",
+                "missing credentials",
+            ],
+            Class::NoCredentials,
+        ),
+        (
+            &[
+                "must specify a region",
+                "noregionerror",
+                "region is missing",
+                "no region",
+            ],
+            Class::RegionMissing,
+        ),
+        (
+            &[
+                "name or service not known",
+                "failed to lookup address",
+                "nodename nor servname",
+                "could not resolve",
+                "host not found",
+                "nxdomain",
+                "temporary failure in name resolution",
+                "no address associated",
+            ],
+            Class::DnsFailure,
+        ),
+        (&["connection refused"], Class::ConnectRefused),
+        (
+            &[
+                "certificate verify failed",
+                "unknownissuer",
+                "unknown issuer",
+                "notvalidforname",
+                "certificate has expired",
+                "certificate expired",
+                "invalid peer certificate",
+                "self signed certificate",
+                "self-signed certificate",
+            ],
+            Class::TlsCertificateInvalid,
+        ),
+        (
+            &[
+                "handshake failure",
+                "handshake failed",
+                "tls handshake",
+                "ssl handshake",
+                "wrong version number",
+            ],
+            Class::TlsHandshakeFailed,
+        ),
+        (
+            &[
+                "starttls not offered",
+                "does not support starttls",
+                "server does not support starttls",
+            ],
+            Class::StarttlsNotOffered,
+        ),
+        (
+            &[
+                "connection timed out",
+                "connect timeout",
+                "timed out while connecting",
+                "timeout while connecting",
+                "connection timeout",
+            ],
+            Class::ConnectTimeout,
+        ),
+        (
+            &[
+                "lost connection",
+                "connection reset",
+                "connection closed",
+                "unexpected eof",
+                "broken pipe",
+            ],
+            Class::ConnectionClosed,
+        ),
+        (&["timed out", "timeout"], Class::Timeout),
+    ];
+    TABLE
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|n| t.contains(n)))
+        .map(|(_, class)| *class)
+}
+
+macro_rules! re {
+    ($name:ident, $pat:expr) => {
+        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($pat).expect("valid regex"));
+    };
+}
+
+// AWS error codes as the CLI, SDKs, XML and JSON bodies print them.
+re!(
+    AWS_CODE,
+    r#"(?x)
+      An\ error\ occurred\ \((?P<a>[A-Za-z.#]+)\)
+    | Error\ Code:\ (?P<b>[A-Za-z]+)
+    | <Code>(?P<c>[A-Za-z]+)</Code>
+    | "__type"\s*:\s*"(?:[^"\#]*\#)?(?P<d>[A-Za-z]+)"
+    | code:\s*Some\("(?P<e>[A-Za-z]+)"\)
+    | (?i:x-amzn-errortype):\s*(?P<f>[A-Za-z]+)
+    | "(?:code|Code|name)"\s*:\s*"(?P<g>[A-Za-z]+(?:Exception)?)"
+    | \bmodel\.(?P<h>[A-Za-z]+Exception)\b
+    | (?m:^\s*(?:Error:\s*)?(?P<i>[A-Z][A-Za-z]+(?:Exception|Token|TokenId|DoesNotMatch|Rejected|Expired)):)
+    | \b(?P<j>(?:[A-Z][a-z]+)+Exception)\b
+    "#
+);
+re!(HTTP_STATUS, r"(?i)\bstatus code:?\s*([1-5][0-9]{2})\b");
+// An SMTP reply inside a longer text: a code at a word start followed by a
+// space or hyphen and then an enhanced code or a word.
+re!(
+    SMTP_REPLY,
+    r"(?m)(?:^|[\s:(\[>\x22])([2-5][0-9]{2})[ -]((?:[245]\.[0-9]{1,3}\.[0-9]{1,3}\b)?[^\r\n]*)"
+);
+
+/// Success forms that are not SMTP replies: a GetCallerIdentity result.
+fn is_success_document(text: &str) -> bool {
+    (text.contains("\"Arn\"") && text.contains("\"Account\""))
+        || text.contains("<GetCallerIdentityResult>")
+        || text.contains("\"SendQuota\"")
+        || text.contains("\"MessageId\"")
+}
+
+fn aws_code_in(text: &str) -> Option<&str> {
+    let caps = AWS_CODE.captures_iter(text);
+    for c in caps {
+        let m = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
+            .iter()
+            .find_map(|n| c.name(n))?;
+        let code = m.as_str();
+        let code = code.rsplit(['#', '.']).next().unwrap_or(code);
+        // Generic exception names carry no class of their own.
+        if matches!(
+            code,
+            "ClientError"
+                | "ServiceException"
+                | "SdkClientException"
+                | "AmazonServiceException"
+                | "AwsServiceException"
+                | "SesV2Exception"
+                | "SesException"
+                | "StsException"
+                | "RuntimeException"
+                | "IOException"
+                | "Exception"
+        ) {
+            continue;
+        }
+        return Some(code);
+    }
+    None
+}
+
+fn smtp_replies(text: &str) -> Vec<(u16, &str)> {
+    SMTP_REPLY
+        .captures_iter(text)
+        .filter_map(|c| {
+            let code = c[1].parse().ok()?;
+            let rest = c.get(2)?.as_str();
+            // "2026-11-27" or "500 ms" are not replies: require a letter or
+            // an enhanced code right after the separator.
+            let first = rest.chars().next()?;
+            (first.is_ascii_alphabetic() || first == '<' || first.is_ascii_digit()).then_some(())?;
+            if first.is_ascii_digit() && super::enhanced_code(rest).is_none() {
+                return None;
+            }
+            Some((code, rest))
+        })
+        .collect()
+}
+
+/// Class for free text, as an operator would paste it into `explain`.
+///
+/// The order: an explicit AWS error code wins (it is unambiguous), then the
+/// first failing SMTP reply, then known phrases, then success forms. With a
+/// channel hint of `smtp`, SMTP replies are looked at first.
+pub fn classify_text(text: &str, channel: Option<Channel>) -> (Class, Details) {
+    let aws = || -> Option<(Class, Details)> {
+        let code = aws_code_in(text)?;
+        let status = HTTP_STATUS.captures(text).and_then(|c| c[1].parse().ok());
+        let (class, details) = classify_aws_error(AwsError {
+            code: Some(code),
+            message: Some(text),
+            status,
+        });
+        // An unrecognised "code" was probably not an AWS code at all.
+        (class != Class::Unknown).then_some((class, details))
+    };
+    let smtp = || -> Option<(Class, Details)> {
+        let replies = smtp_replies(text);
+        if let Some((code, rest)) = replies.iter().find(|(c, _)| *c >= 400) {
+            return Some(classify_smtp_reply(*code, rest));
+        }
+        // Only success replies: the text shows a working step.
+        let (code, rest) = replies.first()?;
+        Some(classify_smtp_reply(*code, rest))
+    };
+    let first = if channel == Some(Channel::Smtp) {
+        smtp().or_else(aws)
+    } else {
+        aws().or_else(smtp)
+    };
+    if let Some(found) = first {
+        // Postfix says "SASL authentication failed ... 535": the reply
+        // decides. A success reply inside a failure line does not.
+        if found.0 != Class::Ok || phrase_class(&text.to_ascii_lowercase()).is_none() {
+            return found;
+        }
+    }
+    let lower = text.to_ascii_lowercase();
+    if let Some(class) = phrase_class(&lower) {
+        let mut details = Details::default();
+        details.absorb_text(text);
+        return (class, details);
+    }
+    if is_success_document(text) {
+        return (Class::Ok, Details::default());
+    }
+    let details = Details {
+        raw: Some(crate::outcome::truncate(text.trim(), 256)),
+        ..Details::default()
+    };
+    (Class::Unknown, details)
+}
