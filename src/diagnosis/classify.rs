@@ -121,7 +121,9 @@ pub fn classify_aws_error(err: AwsError<'_>) -> (Class, Details) {
     let code = err.code.unwrap_or("");
     let code = code.rsplit('#').next().unwrap_or(code);
     let class = match code {
-        "MessageRejected" => classify_rejection(&m).unwrap_or(Class::MessageRejected),
+        "MessageRejected" | "MessageRejectedException" => {
+            classify_rejection(&m).unwrap_or(Class::MessageRejected)
+        }
         "MailFromDomainNotVerifiedException" | "MailFromDomainNotVerified" => {
             Class::MailFromDomainNotVerified
         }
@@ -372,7 +374,7 @@ macro_rules! re {
 re!(
     AWS_CODE,
     r#"(?x)
-      An\ error\ occurred\ \((?P<a>[A-Za-z.#]+)\)
+      An\ error\ occurred\ \((?P<a>[A-Za-z.\#]+)\)
     | Error\ Code:\ (?P<b>[A-Za-z]+)
     | <Code>(?P<c>[A-Za-z]+)</Code>
     | "__type"\s*:\s*"(?:[^"\#]*\#)?(?P<d>[A-Za-z]+)"
@@ -500,4 +502,177 @@ pub fn classify_text(text: &str, channel: Option<Channel>) -> (Class, Details) {
         ..Details::default()
     };
     (Class::Unknown, details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts as operators paste them: Postfix log lines, raw SMTP replies
+    /// (documented and real-world variants), SDK and CLI errors, credential
+    /// chain errors, and success lines that must not be called failures.
+    const CORPUS: &[(&str, Class)] = &[
+        // Success forms.
+        ("220 email-smtp.amazonaws.com ESMTP SimpleEmailService-d-ABCDEF123 abcdef", Class::Ok),
+        ("235 Authentication successful.", Class::Ok),
+        ("250 Ok 0100018c2b7a1234-abcd-4e5f-8a9b-0123456789ab-000000", Class::Ok),
+        ("Nov 27 10:00:01 mx postfix/smtp[123]: 4F2A: to=<a@b.example>, relay=email-smtp.eu-west-1.amazonaws.com[3.248.1.1]:587, delay=0.5, status=sent (250 Ok 0102018c2b7a)", Class::Ok),
+        (r#"{"UserId": "AIDAEXAMPLE", "Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/mailer"}"#, Class::Ok),
+        ("<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/x</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>", Class::Ok),
+        // SES SMTP reply table and variants.
+        ("421 Too many concurrent SMTP connections", Class::SmtpTooManyConnections),
+        ("421 4.4.5 Maximum number of messages per session reached", Class::SmtpSessionMessageLimit),
+        ("451 Temporary service failure", Class::ServiceTemporaryFailure),
+        ("451 4.4.2 Timeout waiting for data from client.", Class::SmtpIdleTimeout),
+        ("454 Throttling failure: Daily message quota exceeded.", Class::QuotaDailyExceeded),
+        ("454 Throttling failure: Maximum sending rate exceeded", Class::ThrottleRate),
+        ("454 4.7.0 Throttling failure: Maximum SigV2 SMTP sending rate exceeded", Class::LegacySmtpCredentialsThrottled),
+        ("454 Temporary authentication failure", Class::AuthTemporaryFailure),
+        ("454 4.3.0 Temporary service failure.", Class::ServiceTemporaryFailure),
+        ("530 Must issue a STARTTLS command first", Class::TlsRequired),
+        ("530 5.7.0 Authentication required", Class::AuthRequired),
+        ("535 Authentication Credentials Invalid", Class::AuthCredentialsInvalid),
+        ("535 5.7.8 Authentication Credentials Invalid.", Class::AuthCredentialsInvalid),
+        ("535 Account not subscribed to SES", Class::AccountNotSubscribed),
+        ("552 Message is too long.", Class::MessageTooLarge),
+        ("553 <bad@@example> Invalid email address", Class::AddressSyntaxInvalid),
+        ("553 5.1.7 <nobody> address unknown.", Class::AddressSyntaxInvalid),
+        ("554 Transaction failed: Illegal header 'X Bad'.", Class::MessageMalformed),
+        ("554 Access denied: User arn:aws:iam::123456789012:user/smtp is not authorized to perform ses:SendRawEmail on resource arn:aws:ses:us-east-1:123456789012:identity/example.com", Class::IamAccessDenied),
+        ("554 Message rejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: probe@example.com, user@example.org", Class::IdentityNotVerified),
+        ("554 5.0.0 Message rejected: Sending paused for this account.", Class::SendingPaused),
+        // Postfix log lines.
+        ("Nov 27 10:00:01 mx postfix/smtp[123]: warning: SASL authentication failure: authentication failed", Class::Unknown),
+        ("Nov 27 10:00:01 mx postfix/smtp[123]: 4F2A: SASL authentication failed; server email-smtp.us-east-1.amazonaws.com[44.1.2.3] said: 535 Authentication Credentials Invalid", Class::AuthCredentialsInvalid),
+        ("postfix/smtp[99]: 1A2B: to=<x@y.example>, relay=email-smtp.us-east-1.amazonaws.com[1.2.3.4]:587, status=bounced (host email-smtp.us-east-1.amazonaws.com[1.2.3.4] said: 554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: root@mx.example (in reply to end of DATA command))", Class::IdentityNotVerified),
+        ("postfix/smtp[99]: connect to email-smtp.us-east-1.amazonaws.com[3.1.2.3]:25: Connection timed out", Class::ConnectTimeout),
+        ("postfix/smtp[99]: connect to email-smtp.us-east-1.amazonaws.com[3.1.2.3]:587: Connection refused", Class::ConnectRefused),
+        ("postfix/smtp[99]: warning: email-smtp.us-esat-1.amazonaws.com: Name or service not known", Class::DnsFailure),
+        ("postfix/smtp[99]: 1A2B: lost connection with email-smtp.eu-west-1.amazonaws.com[3.3.3.3] while sending end of data", Class::ConnectionClosed),
+        ("postfix/smtp[99]: 1A2B: host email-smtp.us-east-1.amazonaws.com[1.2.3.4] said: 530 Must issue a STARTTLS command first (in reply to MAIL FROM command)", Class::TlsRequired),
+        ("postfix/smtp[99]: 1A2B: host email-smtp.us-west-2.amazonaws.com[1.2.3.4] said: 454 Throttling failure: Daily message quota exceeded. (in reply to end of DATA command)", Class::QuotaDailyExceeded),
+        // A raw transcript: the failing reply decides.
+        ("S: 220 email-smtp.amazonaws.com ESMTP SimpleEmailService\nC: EHLO mx\nS: 250-email-smtp.amazonaws.com\nS: 250-8BITMIME\nS: 250-STARTTLS\nS: 250 Ok\nC: AUTH LOGIN\nS: 535 Authentication Credentials Invalid\nC: QUIT\nS: 221 Bye", Class::AuthCredentialsInvalid),
+        // AWS CLI / botocore.
+        ("An error occurred (SignatureDoesNotMatch) when calling the GetCallerIdentity operation: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.", Class::SignatureMismatch),
+        ("An error occurred (InvalidClientTokenId) when calling the GetCallerIdentity operation: The security token included in the request is invalid.", Class::InvalidAccessKey),
+        ("An error occurred (ExpiredToken) when calling the GetCallerIdentity operation: The security token included in the request is expired", Class::CredentialsExpired),
+        ("An error occurred (SignatureDoesNotMatch) when calling the GetCallerIdentity operation: Signature expired: 20261127T110000Z is now earlier than 20261127T115500Z (20261127T120000Z - 5 min.)", Class::ClockSkew),
+        ("An error occurred (RegionDisabledException) when calling the GetCallerIdentity operation: STS is not activated in this region for account:123456789012.", Class::StsRegionDisabled),
+        ("botocore.errorfactory.MessageRejected: An error occurred (MessageRejected) when calling the SendEmail operation: Email address is not verified. The following identities failed the check in region US-EAST-1: probe@example.com", Class::IdentityNotVerified),
+        ("An error occurred (AccessDeniedException) when calling the SendEmail operation: User: arn:aws:iam::123456789012:user/app is not authorized to perform: ses:SendEmail on resource: arn:aws:ses:us-east-1:123456789012:identity/example.com because no identity-based policy allows the ses:SendEmail action", Class::IamAccessDenied),
+        ("An error occurred (TooManyRequestsException) when calling the SendEmail operation: Maximum sending rate exceeded.", Class::ThrottleRate),
+        ("An error occurred (SendingPausedException) when calling the SendEmail operation: Sending is paused for this account.", Class::SendingPaused),
+        ("An error occurred (AccountSuspendedException) when calling the SendEmail operation: Your account has been suspended", Class::AccountSuspended),
+        ("An error occurred (MailFromDomainNotVerifiedException) when calling the SendEmail operation: Mail-From domain not verified", Class::MailFromDomainNotVerified),
+        ("An error occurred (NotFoundException) when calling the SendEmail operation: Configuration set <marketing> does not exist.", Class::ConfigurationSetMissing),
+        ("An error occurred (UnrecognizedClientException) when calling the GetAccount operation: The security token included in the request is invalid.", Class::InvalidAccessKey),
+        ("An error occurred (InternalServiceErrorException) when calling the SendEmail operation (reached max retries: 2): Internal error", Class::ServiceTemporaryFailure),
+        ("An error occurred (LimitExceededException) when calling the CreateEmailIdentity operation: Maximum number of identities reached", Class::LimitExceeded),
+        ("An error occurred (BadRequestException) when calling the SendEmail operation: Missing required header 'From'.", Class::BadRequest),
+        // Java, Go, JS, Rust SDKs and raw wire bodies.
+        ("com.amazonaws.services.simpleemail.model.MessageRejectedException: Email address is not verified. The following identities failed the check in region EU-CENTRAL-1: a@b.example (Service: AmazonSimpleEmailService; Status Code: 400; Error Code: MessageRejected; Request ID: 1-2-3)", Class::IdentityNotVerified),
+        ("InvalidClientTokenId: The security token included in the request is invalid.\n\tstatus code: 403, request id: abc", Class::InvalidAccessKey),
+        ("ExpiredTokenException: The security token included in the request is expired", Class::CredentialsExpired),
+        ("ServiceError(ServiceError { source: Unhandled(Unhandled { source: ErrorMetadata { code: Some(\"InvalidSignatureException\"), message: Some(\"The request signature we calculated does not match\") } }) })", Class::SignatureMismatch),
+        ("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>Signature not yet current: 20261127T121000Z is still later than 20261127T120500Z (20261127T120000Z + 5 min.)</Message></Error></ErrorResponse>", Class::ClockSkew),
+        ("{\"__type\":\"com.amazon.coral.service#AccessDeniedException\",\"message\":\"User `arn:aws:iam::123456789012:user/x' is not authorized to perform `ses:GetAccount' on resource `*'\"}", Class::IamAccessDenied),
+        // Credential chain and network errors.
+        ("Unable to locate credentials. You can configure credentials by running \"aws configure\".", Class::NoCredentials),
+        ("The config profile (mailer) could not be found", Class::ProfileNotFound),
+        ("Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY", Class::PartialCredentials),
+        ("Error when retrieving token from sso: Token has expired and refresh failed", Class::CredentialsExpired),
+        ("The SSO session associated with this profile has expired or is otherwise invalid. To refresh this SSO session run aws sso login with the corresponding profile.", Class::SsoSessionExpired),
+        ("You must specify a region. You can also configure your region by running \"aws configure\".", Class::RegionMissing),
+        ("failed to load credentials from IMDS: no role attached to the instance", Class::ImdsUnavailable),
+        ("dispatch failure: io error: error trying to connect: dns error: failed to lookup address information: Name or service not known", Class::DnsFailure),
+        ("invalid peer certificate: UnknownIssuer", Class::TlsCertificateInvalid),
+        ("received fatal alert: HandshakeFailure: tls handshake failure", Class::TlsHandshakeFailed),
+    ];
+
+    #[test]
+    fn corpus_classes() {
+        assert!(CORPUS.len() >= 60);
+        let mut wrong = Vec::new();
+        for (text, want) in CORPUS {
+            let (got, _) = classify_text(text, None);
+            if got != *want {
+                wrong.push(format!("{got} != {want}: {text}"));
+            }
+        }
+        assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn details_from_texts() {
+        let (c, d) = classify_text(
+            CORPUS
+                .iter()
+                .find(|(t, _)| t.contains("`ses:GetAccount'"))
+                .unwrap()
+                .0,
+            Some(Channel::Api),
+        );
+        assert_eq!(c, Class::IamAccessDenied);
+        assert_eq!(d.action.as_deref(), Some("ses:GetAccount"));
+        assert_eq!(
+            d.principal.as_deref(),
+            Some("arn:aws:iam::123456789012:user/x")
+        );
+        assert_eq!(d.aws_code.as_deref(), Some("AccessDeniedException"));
+
+        let (c, d) = classify_text("An error occurred (SignatureDoesNotMatch) when calling the GetCallerIdentity operation: Signature expired: 20261127T110000Z is now earlier than 20261127T115500Z (20261127T120000Z - 5 min.)", Some(Channel::Sts));
+        assert_eq!(c, Class::ClockSkew);
+        assert_eq!(d.clock_skew_seconds, Some(-3600.0));
+
+        let (_, d) = classify_text(
+            "451 4.4.2 Timeout waiting for data from client.",
+            Some(Channel::Smtp),
+        );
+        assert_eq!(d.reply_code, Some(451));
+        assert_eq!(d.enhanced_code.as_deref(), Some("4.4.2"));
+
+        let (_, d) = classify_text("com.amazonaws.services.simpleemail.model.MessageRejectedException: Email address is not verified. The following identities failed the check in region EU-CENTRAL-1: a@b.example (Service: AmazonSimpleEmailService; Status Code: 400; Error Code: MessageRejected; Request ID: 1-2-3)", None);
+        assert_eq!(d.region.as_deref(), Some("eu-central-1"));
+        assert_eq!(d.identities, vec!["a@b.example"]);
+        assert_eq!(d.http_status, Some(400));
+    }
+
+    #[test]
+    fn typed_smtp_and_aws_paths() {
+        assert_eq!(
+            classify_smtp_reply(235, "Authentication successful").0,
+            Class::Ok
+        );
+        assert_eq!(classify_smtp_reply(599, "odd").0, Class::Unknown);
+        let (c, d) = classify_aws_error(AwsError {
+            code: None,
+            message: Some(""),
+            status: Some(403),
+        });
+        assert_eq!(c, Class::Unknown);
+        assert_eq!(d.http_status, Some(403));
+        let (c, _) = classify_aws_error(AwsError {
+            code: Some("aws.protocol#Throttling"),
+            message: None,
+            status: Some(400),
+        });
+        assert_eq!(c, Class::ThrottleRate);
+        let (c, _) = classify_aws_error(AwsError {
+            code: None,
+            message: None,
+            status: Some(503),
+        });
+        assert_eq!(c, Class::ServiceTemporaryFailure);
+    }
+
+    #[test]
+    fn unknown_keeps_raw_text() {
+        let (c, d) = classify_text("something entirely different happened", None);
+        assert_eq!(c, Class::Unknown);
+        assert_eq!(
+            d.raw.as_deref(),
+            Some("something entirely different happened")
+        );
+    }
 }
