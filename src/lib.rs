@@ -24,6 +24,7 @@
 //! - [`outcome`]: what a check returns.
 //! - [`report`]: rendering outcomes for people and for machines.
 
+pub mod config;
 pub mod credentials;
 pub mod diagnosis;
 pub mod outcome;
