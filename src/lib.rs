@@ -24,7 +24,14 @@
 //! - [`outcome`]: what a check returns.
 //! - [`report`]: rendering outcomes for people and for machines.
 
+pub mod checks;
+pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod daemon;
 pub mod diagnosis;
+pub mod explain;
+pub mod logging;
 pub mod outcome;
+pub mod report;
+pub mod scheduler;

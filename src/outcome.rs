@@ -54,13 +54,14 @@ impl std::fmt::Display for CheckKind {
 
 /// Overall state of a check, a target or a whole run, ordered from best to
 /// worst so that `max` combines them. Maps onto Nagios exit codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
     Warning,
     Critical,
     /// The probe itself could not decide (bad configuration, internal error).
+    #[default]
     Unknown,
 }
 

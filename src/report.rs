@@ -1,0 +1,282 @@
+//! Rendering a run's outcomes for people (text) and machines (JSON), and the
+//! Nagios exit code.
+//!
+//! The JSON shape is a documented, stable contract (see the README):
+//! `{"status", "exit_code", "targets": [{"name", "region", "status",
+//! "checks": [{"check", "success", "status", "duration_seconds", "phases",
+//! "findings", "facts", "finished_at"}]}], "warnings"}`. Fields are only
+//! ever added.
+
+use serde::Serialize;
+
+use crate::outcome::{Outcome, Status};
+
+/// Every outcome of one pass over a plan.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub status: Status,
+    pub exit_code: u8,
+    pub targets: Vec<TargetReport>,
+    /// Config warnings (loose file permissions...), one line each.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetReport {
+    pub name: String,
+    pub region: Option<String>,
+    pub status: Status,
+    pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub status: Status,
+}
+
+impl Report {
+    /// Build a report; statuses are computed here so every consumer agrees.
+    pub fn new(
+        targets: Vec<(String, Option<String>, Vec<Outcome>)>,
+        warnings: Vec<String>,
+    ) -> Self {
+        let targets: Vec<TargetReport> = targets
+            .into_iter()
+            .map(|(name, region, outcomes)| {
+                let checks: Vec<CheckReport> = outcomes
+                    .into_iter()
+                    .map(|o| CheckReport {
+                        status: o.status(),
+                        outcome: o,
+                    })
+                    .collect();
+                let status = checks
+                    .iter()
+                    .map(|c| c.status)
+                    .max()
+                    .unwrap_or(Status::Unknown);
+                TargetReport {
+                    name,
+                    region,
+                    status,
+                    checks,
+                }
+            })
+            .collect();
+        let status = targets
+            .iter()
+            .map(|t| t.status)
+            .max()
+            .unwrap_or(Status::Unknown);
+        Report {
+            status,
+            exit_code: status.exit_code(),
+            targets,
+            warnings,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises")
+    }
+
+    /// Nagios-style text: a one-line summary first, then each target.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let mut counts = [0usize; 4];
+        for c in self.targets.iter().flat_map(|t| &t.checks) {
+            counts[c.status.exit_code() as usize] += 1;
+        }
+        let headline: Vec<String> = self
+            .targets
+            .iter()
+            .flat_map(|t| t.checks.iter().map(move |c| (t, c)))
+            .filter(|(_, c)| c.status != Status::Ok)
+            .map(|(t, c)| {
+                let class = c
+                    .outcome
+                    .primary_finding()
+                    .map(|f| f.class.as_str())
+                    .unwrap_or("unknown");
+                format!("{}/{}: {}", t.name, c.outcome.check, class)
+            })
+            .collect();
+        out.push_str(&format!(
+            "SES-PROBE {} - {} ok, {} warning, {} critical, {} unknown",
+            self.status.as_str().to_ascii_uppercase(),
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3]
+        ));
+        if !headline.is_empty() {
+            out.push_str(&format!(" - {}", headline.join(", ")));
+        }
+        out.push('\n');
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        for t in &self.targets {
+            out.push_str(&format!(
+                "\ntarget {} ({})  {}\n",
+                t.name,
+                t.region.as_deref().unwrap_or("no region"),
+                t.status.as_str().to_ascii_uppercase()
+            ));
+            for c in &t.checks {
+                render_check(&mut out, c);
+            }
+        }
+        out
+    }
+}
+
+fn render_check(out: &mut String, c: &CheckReport) {
+    let o = &c.outcome;
+    out.push_str(&format!(
+        "  {:<9} {:<8} {:>8.3}s{}\n",
+        o.check.as_str(),
+        c.status.as_str().to_ascii_uppercase(),
+        o.duration.as_secs_f64(),
+        if o.facts.skipped { "  (skipped)" } else { "" }
+    ));
+    for p in &o.phases {
+        let reply = match (p.code, &p.text) {
+            (Some(code), Some(text)) => format!("  {code} {}", one_line(text)),
+            (Some(code), None) => format!("  {code}"),
+            (None, Some(text)) => format!("  {}", one_line(text)),
+            (None, None) => String::new(),
+        };
+        out.push_str(&format!(
+            "    {} {:<9} {:>7.3}s{}\n",
+            if p.ok { "+" } else { "x" },
+            p.name,
+            p.seconds,
+            reply
+        ));
+    }
+    for f in &o.findings {
+        out.push_str(&format!(
+            "    ! {} {}: {}\n",
+            f.severity, f.class, f.message
+        ));
+        let d = serde_json::to_value(&f.details).unwrap_or_default();
+        if let Some(map) = d.as_object().filter(|m| !m.is_empty()) {
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect();
+            out.push_str(&format!("      details: {}\n", parts.join(" ")));
+        }
+        out.push_str(&format!("      fix: {}\n", f.remediation));
+    }
+    let facts = &o.facts;
+    if let Some(id) = &facts.identity {
+        out.push_str(&format!(
+            "    identity: {} ({}), account {}\n",
+            id.arn,
+            id.principal_type.as_str(),
+            id.account
+        ));
+    }
+    if let Some(a) = &facts.account {
+        out.push_str(&format!(
+            "    account: sent {}/{} in 24h, max rate {}/s, production access {}, sending enabled {}, enforcement {}\n",
+            a.sent_last_24_hours,
+            if a.max_24_hour_send < 0.0 { "unlimited".to_owned() } else { a.max_24_hour_send.to_string() },
+            a.max_send_rate,
+            a.production_access_enabled,
+            a.sending_enabled,
+            a.enforcement_status.as_deref().unwrap_or("unknown")
+        ));
+    }
+    if let Some(tls) = &facts.tls {
+        out.push_str(&format!(
+            "    tls: {} certificate not after {}\n",
+            tls.version.as_deref().unwrap_or("?"),
+            tls.certificate_not_after
+                .map(|t| humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64)
+                )
+                .to_string())
+                .unwrap_or_else(|| "?".into())
+        ));
+    }
+    if let Some(skew) = facts.clock_skew_seconds {
+        out.push_str(&format!(
+            "    clock skew: {skew:+.1}s (local minus server)\n"
+        ));
+    }
+    if let Some(left) = facts.send_budget_remaining {
+        out.push_str(&format!("    send budget left (24h): {left}\n"));
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnosis::Class;
+    use crate::outcome::{CheckKind, Finding};
+
+    fn report() -> Report {
+        let ok = Outcome::new(CheckKind::Identity);
+        let mut warn = Outcome::new(CheckKind::Account);
+        warn.findings.push(Finding::new(Class::Sandbox, "sandbox"));
+        let bad = Outcome::failed(
+            CheckKind::Smtp,
+            Finding::new(Class::AuthCredentialsInvalid, "535"),
+        );
+        Report::new(
+            vec![
+                ("a".into(), Some("eu-west-1".into()), vec![ok, warn]),
+                ("b".into(), None, vec![bad]),
+            ],
+            vec![],
+        )
+    }
+
+    #[test]
+    fn worst_status_wins_and_maps_to_exit_code() {
+        let r = report();
+        assert_eq!(r.targets[0].status, Status::Warning);
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(r.exit_code, 2);
+        assert_eq!(Report::new(vec![], vec![]).exit_code, 3);
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let v: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+        assert_eq!(v["status"], "critical");
+        let check = &v["targets"][1]["checks"][0];
+        assert_eq!(check["check"], "smtp");
+        assert_eq!(check["success"], false);
+        assert_eq!(check["status"], "critical");
+        assert!(check["duration_seconds"].is_number());
+        assert!(check["phases"].is_array());
+        let f = &check["findings"][0];
+        assert_eq!(f["class"], "auth_credentials_invalid");
+        assert_eq!(f["severity"], "critical");
+        assert!(f["remediation"].as_str().unwrap().len() > 10);
+    }
+
+    #[test]
+    fn text_headline_names_failing_checks() {
+        let text = report().to_text();
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "SES-PROBE CRITICAL - 1 ok, 1 warning, 1 critical, 0 unknown - a/account: sandbox, b/smtp: auth_credentials_invalid"
+        );
+        assert!(text.contains("fix: "));
+    }
+}
