@@ -3,3 +3,6 @@
 //! Suites that need outside peers (moto, aiosmtpd, promtool,
 //! systemd-analyze) expect the README test command (`bash .ci/test`) to have
 //! installed them; they fail with a message naming the missing tool.
+
+mod dashboards;
+mod systemd_unit;

@@ -1,0 +1,139 @@
+//! The shipped systemd unit, `systemd/ses-probe.service`.
+//!
+//! What each test proves:
+//! - `unit_verifies`: systemd loads the unit without complaint
+//!   (`systemd-analyze verify`), with ExecStart pointed at the binary this
+//!   build produced so the executable check is real.
+//! - `unit_is_hardened`: `systemd-analyze security --offline=yes` rates the
+//!   sandbox at an overall exposure of 1.5 or lower.
+//! - `unit_keeps_the_service_contract`: the directives the daemon relies on
+//!   (sd_notify, SIGHUP reload, exit status 78 for a bad configuration,
+//!   state and configuration directories) are there, and no
+//!   `LoadCredential=` is active (a missing source file would stop the unit
+//!   from starting).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const UNIT: &str = "ses-probe.service";
+const INSTALLED_BINARY: &str = "ExecStart=/usr/local/bin/ses-probe ";
+
+fn unit_text() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("systemd")
+        .join(UNIT);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The unit copied into a temporary directory, its ExecStart pointed at this
+/// build's binary.
+fn unit_copy() -> (tempfile::TempDir, PathBuf) {
+    let text = unit_text();
+    assert!(
+        text.contains(INSTALLED_BINARY),
+        "the unit runs /usr/local/bin/ses-probe"
+    );
+    let built = format!("ExecStart={} ", env!("CARGO_BIN_EXE_ses-probe"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(UNIT);
+    std::fs::write(&path, text.replace(INSTALLED_BINARY, &built)).expect("write unit copy");
+    (dir, path)
+}
+
+/// Runs `systemd-analyze`; a missing tool is a failure, never a skip.
+fn systemd_analyze(args: &[&str], unit: &Path) -> Output {
+    Command::new("systemd-analyze")
+        .args(args)
+        .arg(unit)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run systemd-analyze ({e}): run `bash .ci/test`, which installs it")
+        })
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn unit_verifies() {
+    let (_dir, unit) = unit_copy();
+    let out = systemd_analyze(&["verify", "--man=no"], &unit);
+    let output = text(&out);
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed ({}):\n{output}",
+        out.status
+    );
+    // Other units on the machine may draw warnings; ours must not.
+    let ours: Vec<&str> = output.lines().filter(|l| l.contains(UNIT)).collect();
+    assert!(
+        ours.is_empty(),
+        "systemd-analyze verify complains about the unit:\n{}",
+        ours.join("\n")
+    );
+}
+
+#[test]
+fn unit_is_hardened() {
+    let (_dir, unit) = unit_copy();
+    let out = systemd_analyze(&["security", "--offline=yes", "--no-pager"], &unit);
+    let output = text(&out);
+    let pattern = regex::Regex::new(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)").unwrap();
+    let exposure: f64 = pattern
+        .captures(&output)
+        .unwrap_or_else(|| panic!("no overall exposure level in:\n{output}"))[1]
+        .parse()
+        .unwrap();
+    assert!(
+        exposure <= 1.5,
+        "exposure {exposure} > 1.5; what is left open:\n{}",
+        {
+            output
+                .lines()
+                .filter(|l| l.contains('✗'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    );
+}
+
+#[test]
+fn unit_keeps_the_service_contract() {
+    let text = unit_text();
+    let directives: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with(['#', ';']))
+        .collect();
+    for expected in [
+        "Type=notify",
+        "NotifyAccess=main",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "RestartPreventExitStatus=78",
+        "DynamicUser=yes",
+        "StateDirectory=ses-probe",
+        "ConfigurationDirectory=ses-probe",
+    ] {
+        assert!(
+            directives.contains(&expected),
+            "the unit lacks `{expected}`"
+        );
+    }
+    let active: Vec<_> = directives
+        .iter()
+        .filter(|l| l.starts_with("LoadCredential"))
+        .collect();
+    assert!(
+        active.is_empty(),
+        "LoadCredential= must ship commented out: {active:?}"
+    );
+    assert!(
+        text.contains("#LoadCredential="),
+        "the unit shows how to load credentials"
+    );
+}
