@@ -4,5 +4,8 @@
 //! systemd-analyze) expect the README test command (`bash .ci/test`) to have
 //! installed them; they fail with a message naming the missing tool.
 
+mod support;
+
+mod cli;
 mod dashboards;
 mod systemd_unit;

@@ -72,7 +72,7 @@ pub fn classify_smtp_reply(code: u16, text: &str) -> (Class, Details) {
         _ => Class::Unknown,
     };
     if class == Class::Unknown {
-        details.raw = Some(crate::outcome::truncate(text, 256));
+        details.raw = Some(crate::outcome::truncate(&super::redact(text), 256));
     }
     (class, details)
 }
@@ -177,7 +177,7 @@ pub fn classify_aws_error(err: AwsError<'_>) -> (Class, Details) {
         },
     };
     if class == Class::Unknown {
-        details.raw = Some(crate::outcome::truncate(message, 256));
+        details.raw = Some(crate::outcome::truncate(&super::redact(message), 256));
     }
     (class, details)
 }
@@ -481,7 +481,10 @@ pub fn classify_text(text: &str, channel: Option<Channel>) -> (Class, Details) {
     } else {
         aws().or_else(smtp)
     };
-    if let Some(found) = first {
+    if let Some(mut found) = first {
+        // The reply or message decided the class; the rest of the line
+        // (a Postfix prefix naming the host, say) may still hold facts.
+        found.1.absorb_text(text);
         // Postfix says "SASL authentication failed ... 535": the reply
         // decides. A success reply inside a failure line does not.
         if found.0 != Class::Ok || phrase_class(&text.to_ascii_lowercase()).is_none() {
@@ -498,7 +501,7 @@ pub fn classify_text(text: &str, channel: Option<Channel>) -> (Class, Details) {
         return (Class::Ok, Details::default());
     }
     let details = Details {
-        raw: Some(crate::outcome::truncate(text.trim(), 256)),
+        raw: Some(crate::outcome::truncate(&super::redact(text.trim()), 256)),
         ..Details::default()
     };
     (Class::Unknown, details)

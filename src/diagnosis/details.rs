@@ -130,6 +130,10 @@ re!(
     r"(?i)signature (expired|not yet current):\s*([0-9]{8}T[0-9]{6}Z)\s+is (?:now earlier|still later) than\s+([0-9]{8}T[0-9]{6}Z)(?:\s*\(([0-9]{8}T[0-9]{6}Z)\s*[-+]\s*([0-9]+)\s*min)?"
 );
 
+// Anything that could be a key, a password or an AUTH payload: a long run
+// of base64 characters. Pasted texts may hold one; echoing it is a leak.
+re!(SECRETISH, r"[A-Za-z0-9+/]{24,}={0,2}");
+
 /// What an access-denied text says about who was denied what.
 #[derive(Debug, Default, PartialEq)]
 pub struct AccessDenied {
@@ -181,6 +185,12 @@ pub fn unverified_identities(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// `text` with every secret-looking token replaced by `[redacted]`; used on
+/// any raw text that is echoed back (the `raw` detail of `unknown`).
+pub fn redact(text: &str) -> String {
+    SECRETISH.replace_all(text, "[redacted]").into_owned()
 }
 
 /// RFC 3463 enhanced status code, if the text carries one.
@@ -310,6 +320,16 @@ mod tests {
             Some("ap-southeast-2")
         );
         assert_eq!(region("no region here"), None);
+    }
+
+    #[test]
+    fn redaction_hides_keys_and_passwords() {
+        let t = "AUTH PLAIN AGFraWEAd0phbHJYVXRuRkVNSS9LN01ERU5HL2JQeFJmaUNZRVhBTVBMRUtFWQ== then wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        assert_eq!(redact(t), "AUTH PLAIN [redacted] then [redacted]");
+        assert_eq!(
+            redact("535 Authentication Credentials Invalid"),
+            "535 Authentication Credentials Invalid"
+        );
     }
 
     #[test]

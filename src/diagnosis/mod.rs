@@ -15,7 +15,7 @@ mod classify;
 mod details;
 
 pub use classify::{classify_aws_error, classify_smtp_reply, classify_text, AwsError, Channel};
-pub use details::{enhanced_code, Details};
+pub use details::{enhanced_code, redact, Details};
 
 use serde::Serialize;
 
