@@ -257,7 +257,7 @@ pub struct Server {
 }
 
 /// One set of credentials in one region against one set of endpoints.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Target {
     pub name: String,
     /// `None` only for the environment-built default target when no region
@@ -267,7 +267,7 @@ pub struct Target {
     pub api: Option<ApiTarget>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SmtpTarget {
     pub host: String,
     pub port: u16,
@@ -296,7 +296,7 @@ pub struct SmtpSend {
 }
 
 /// How the API side gets its credentials.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ApiCredentials {
     /// The AWS default chain: env, shared files, SSO, process, web identity,
     /// ECS, IMDS.
@@ -311,7 +311,7 @@ pub enum ApiCredentials {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ApiTarget {
     pub credentials: ApiCredentials,
     pub endpoint_url: Option<String>,

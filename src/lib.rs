@@ -12,6 +12,7 @@
 //!   -> diagnosis    reply / AWS error / free text -> Class (+ Details)
 //!   -> outcome      Outcome { phases, findings, facts }: the shared vocabulary
 //!   -> report       --once text / JSON and the Nagios exit code
+//!   -> metrics      latest outcome per (target, check) -> /metrics
 //! ```
 //!
 //! - [`cli`]: command-line definitions and dispatch; `main.rs` only maps its
@@ -23,6 +24,13 @@
 //! - [`explain`]: the `explain` subcommand over [`diagnosis`].
 //! - [`outcome`]: what a check returns.
 //! - [`report`]: rendering outcomes for people and for machines.
+//! - [`scheduler`]: when checks run: `--once`'s single pass and the
+//!   daemon's per-check loops.
+//! - [`metrics`]: the metric contract, rendered from the latest outcomes.
+//! - [`http`]: `/metrics`, `/healthz`, `/` and `POST /-/reload`.
+//! - [`daemon`]: the exporter: scheduler + HTTP + reload + signals.
+//! - [`systemd`]: readiness, reload and watchdog notifications.
+//! - [`logging`]: structured logs on stderr, library log levels capped.
 
 pub mod checks;
 pub mod cli;
@@ -31,7 +39,17 @@ pub mod credentials;
 pub mod daemon;
 pub mod diagnosis;
 pub mod explain;
+pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod outcome;
 pub mod report;
 pub mod scheduler;
+pub mod systemd;
+
+/// The source revision this binary was built from: packagers set
+/// `SES_PROBE_REVISION` at build time (`unknown` otherwise).
+pub const REVISION: &str = match option_env!("SES_PROBE_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};

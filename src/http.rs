@@ -1,0 +1,238 @@
+//! The exporter's HTTP server: `/metrics`, `/healthz`, `/` and the optional
+//! `POST /-/reload`.
+//!
+//! Scrapes only read state the scheduler already recorded: they never start
+//! a probe and never wait on one. The server is defensive because it often
+//! listens on a shared host: bounded header size, a cap on concurrent
+//! connections (extra ones are closed at once), a header read timeout and a
+//! lifetime limit per connection, so slow or hostile clients cannot pin it.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::metrics::Metrics;
+
+/// At most this many connections are served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Request headers must arrive within this.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// No connection lives longer than this.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Largest request head accepted (hyper's minimum is 8 KiB).
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// `/healthz` fails when the scheduler loop has not beaten for this long.
+pub const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
+
+/// A reload request: the daemon answers on the channel with the outcome.
+pub type ReloadReply = oneshot::Sender<Result<(), String>>;
+
+/// What the handlers read.
+pub struct App {
+    pub metrics: Arc<Metrics>,
+    /// Seconds since the epoch of the scheduler loop's last beat.
+    pub heartbeat: AtomicU64,
+    pub reload_enabled: AtomicBool,
+    pub reload: mpsc::Sender<Option<ReloadReply>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl App {
+    pub fn beat(&self) {
+        self.heartbeat.store(now_secs(), Ordering::Relaxed);
+    }
+
+    fn alive(&self) -> bool {
+        now_secs().saturating_sub(self.heartbeat.load(Ordering::Relaxed))
+            < HEARTBEAT_STALE.as_secs()
+    }
+}
+
+/// Serve until `stop` turns true; then in-flight connections are dropped.
+pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        while conns.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection limit reached; closing");
+            continue;
+        };
+        let app = app.clone();
+        conns.spawn(async move {
+            let _permit = permit;
+            let svc = service_fn(move |req| handle(app.clone(), req));
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(stream), svc);
+            if let Ok(Err(e)) = tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                tracing::debug!(%peer, error = %e, "connection error");
+            }
+        });
+    }
+    drop(listener);
+    conns.abort_all();
+}
+
+fn response(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, content_type.parse().expect("valid header"));
+    r
+}
+
+fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut r = response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "text/plain; charset=utf-8",
+        "method not allowed\n",
+    );
+    r.headers_mut()
+        .insert(ALLOW, allow.parse().expect("valid header"));
+    r
+}
+
+async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let head = *req.method() == Method::HEAD;
+    let mut resp = match req.uri().path() {
+        "/metrics" if read => response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            app.metrics.render(),
+        ),
+        "/healthz" if read => {
+            if app.alive() {
+                response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n")
+            } else {
+                response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "scheduler stalled\n",
+                )
+            }
+        }
+        "/" if read => response(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            landing(&app.metrics),
+        ),
+        "/metrics" | "/healthz" | "/" => not_allowed("GET, HEAD"),
+        "/-/reload" if app.reload_enabled.load(Ordering::Relaxed) => {
+            if *req.method() == Method::POST {
+                reload(&app).await
+            } else {
+                not_allowed("POST")
+            }
+        }
+        _ => response(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found\n",
+        ),
+    };
+    if head {
+        *resp.body_mut() = Full::new(Bytes::new());
+    }
+    Ok(resp)
+}
+
+async fn reload(app: &App) -> Response<Full<Bytes>> {
+    let (tx, rx) = oneshot::channel();
+    if app.reload.send(Some(tx)).await.is_err() {
+        return response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            "shutting down\n",
+        );
+    }
+    match tokio::time::timeout(Duration::from_secs(30), rx).await {
+        Ok(Ok(Ok(()))) => response(StatusCode::OK, "text/plain; charset=utf-8", "reloaded\n"),
+        Ok(Ok(Err(e))) => response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "text/plain; charset=utf-8",
+            format!("reload failed; the previous configuration stays in force:\n{e}\n"),
+        ),
+        _ => response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            "reload did not complete\n",
+        ),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A small status page: every target and check with its status and class.
+fn landing(metrics: &Metrics) -> String {
+    let mut rows = String::new();
+    for (target, checks) in metrics.summary() {
+        for (check, status, class) in checks {
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"{s}\">{s}</td><td>{}</td></tr>\n",
+                escape(&target),
+                check.as_str(),
+                class.map(|c| c.as_str()).unwrap_or("ok"),
+                s = status.as_str(),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        rows.push_str("<tr><td colspan=\"4\">no results yet</td></tr>\n");
+    }
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>ses-probe</title>\n\
+         <style>body{{font-family:sans-serif}}td,th{{padding:2px 10px;text-align:left}}\
+         .ok{{color:green}}.warning{{color:#b60}}.critical,.unknown{{color:#c00}}</style></head>\n\
+         <body><h1>ses-probe {}</h1>\n<p><a href=\"/metrics\">Metrics</a> · <a href=\"/healthz\">Health</a></p>\n\
+         <table><tr><th>target</th><th>check</th><th>status</th><th>class</th></tr>\n{rows}</table>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
