@@ -7,5 +7,6 @@
 mod support;
 
 mod cli;
+mod daemon;
 mod dashboards;
 mod systemd_unit;

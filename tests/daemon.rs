@@ -1,0 +1,327 @@
+//! The daemon end to end: HTTP endpoints, metrics, reloads, signals.
+
+use std::time::{Duration, Instant};
+
+use crate::support::http::{get, metric, request, wait_for, Daemon};
+use crate::support::write_file;
+
+const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// A target whose SMTP password is a secret key: fails locally at once,
+/// with no network, so its results are deterministic.
+fn local_target(name: &str, interval: &str) -> String {
+    format!(
+        r#"
+[[target]]
+name = "{name}"
+region = "eu-west-1"
+[target.smtp]
+host = "127.0.0.1"
+port = 9
+username = "AKIAIOSFODNN7EXAMPLE"
+password = "{SECRET_KEY}"
+interval = "{interval}"
+"#
+    )
+}
+
+fn config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+    write_file(
+        dir,
+        "ses-probe.toml",
+        &format!(
+            "[server]\nreload_endpoint = true\nstate_directory = \"{}\"\n{body}",
+            dir.display()
+        ),
+    )
+}
+
+#[test]
+fn endpoints_and_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config(dir.path(), &local_target("relay", "60s")));
+    let series = r#"ses_probe_finding{check="smtp",class="smtp_password_is_secret_key",severity="critical",target="relay"}"#;
+    d.wait_metric(series, Duration::from_secs(10), |v| v == 1.0);
+
+    let m = get(d.addr, "/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    assert_eq!(
+        metric(&m.body, r#"ses_probe_success{check="smtp",target="relay"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&m.body, "ses_probe_config_last_reload_successful"),
+        Some(1.0)
+    );
+
+    assert_eq!(get(d.addr, "/healthz").status, 200);
+    let landing = get(d.addr, "/");
+    assert_eq!(landing.status, 200);
+    assert!(landing.body.contains("<td>relay</td><td>smtp</td><td class=\"critical\">critical</td><td>smtp_password_is_secret_key</td>"), "{}", landing.body);
+    assert_eq!(get(d.addr, "/nope").status, 404);
+    let post = request(d.addr, "POST", "/metrics");
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    let head = request(d.addr, "HEAD", "/metrics");
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    // The secret never reaches a scrape or the page.
+    assert!(!m.body.contains(SECRET_KEY) && !landing.body.contains(SECRET_KEY));
+}
+
+#[test]
+fn reload_keeps_counters_drops_removed_targets_and_survives_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &(local_target("a", "1s") + &local_target("b", "1s")),
+    );
+    let d = Daemon::start(&path);
+    let runs_a = r#"ses_probe_runs_total{check="smtp",target="a"}"#;
+    let runs_b = r#"ses_probe_runs_total{check="smtp",target="b"}"#;
+    let before = d.wait_metric(runs_a, Duration::from_secs(10), |v| v >= 2.0);
+    d.wait_metric(runs_b, Duration::from_secs(10), |v| v >= 1.0);
+
+    // Valid: `a` unchanged, `b` removed, `c` added.
+    config(
+        dir.path(),
+        &(local_target("a", "1s") + &local_target("c", "1s")),
+    );
+    let r = request(d.addr, "POST", "/-/reload");
+    assert_eq!(r.status, 200, "{}", r.body);
+    d.wait_metric(
+        r#"ses_probe_runs_total{check="smtp",target="c"}"#,
+        Duration::from_secs(10),
+        |v| v >= 1.0,
+    );
+    let text = d.metrics();
+    assert_eq!(
+        metric(&text, runs_b),
+        None,
+        "series of a removed target stay:\n{text}"
+    );
+    assert!(
+        metric(&text, runs_a).unwrap() >= before,
+        "counters of a kept target were reset"
+    );
+    assert_eq!(
+        metric(&text, "ses_probe_config_last_reload_successful"),
+        Some(1.0)
+    );
+
+    // Invalid: logged and reported; the running plan stays and keeps probing.
+    std::fs::write(
+        &path,
+        "[[target]]\nname = \"a\"\nregion = \"eu-west-1\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let r = request(d.addr, "POST", "/-/reload");
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body
+            .contains("ses-probe.toml:4: target[0].bogus: unknown key"),
+        "{}",
+        r.body
+    );
+    let text = d.metrics();
+    assert_eq!(
+        metric(&text, "ses_probe_config_last_reload_successful"),
+        Some(0.0)
+    );
+    let runs = metric(&text, runs_a).unwrap();
+    d.wait_metric(runs_a, Duration::from_secs(10), |v| v > runs);
+    assert!(metric(
+        &d.metrics(),
+        r#"ses_probe_runs_total{check="smtp",target="c"}"#
+    )
+    .is_some());
+}
+
+#[test]
+fn reload_endpoint_is_off_unless_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "[server]\nstate_directory = \"{}\"\n{}",
+            dir.path().display(),
+            local_target("a", "60s")
+        ),
+    );
+    let d = Daemon::start(&path);
+    assert_eq!(request(d.addr, "POST", "/-/reload").status, 404);
+}
+
+/// Runs the real binary: SIGHUP reloads, SIGTERM exits 0 within 2 s.
+#[test]
+fn signals_reload_and_stop_the_binary() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let body = |extra: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nstate_directory = \"{}\"\n{}{extra}",
+            dir.path().display(),
+            local_target("a", "60s")
+        )
+    };
+    let path = write_file(dir.path(), "c.toml", &body(""));
+    let mut child = Command::new(crate::support::bin())
+        .args(["run", "--config", path.to_str().unwrap()])
+        .env_clear()
+        .env("HOME", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ready = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(addr).ok().map(|_| ())
+    });
+    if ready.is_none() {
+        let _ = child.kill();
+        panic!("daemon did not listen");
+    }
+    let pid = child.id().to_string();
+    // SIGHUP with a second target: it shows up without a restart.
+    write_file(dir.path(), "c.toml", &body(&local_target("b", "60s")));
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let seen = wait_for(Duration::from_secs(10), || {
+        metric(
+            &get(addr, "/metrics").body,
+            r#"ses_probe_runs_total{check="smtp",target="b"}"#,
+        )
+    });
+    assert!(seen.is_some(), "SIGHUP did not reload");
+
+    let start = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_for(Duration::from_secs(5), || child.try_wait().unwrap());
+    let elapsed = start.elapsed();
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("no exit within 5 s of SIGTERM");
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(elapsed < Duration::from_secs(2), "exit took {elapsed:?}");
+}
+
+#[test]
+fn bad_config_exits_78_and_busy_port_74() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_file(dir.path(), "bad.toml", "[[target]]\nname = \"x\"\n");
+    let r = crate::support::run(&["run", "--config", bad.to_str().unwrap()], &[], None);
+    assert_eq!(r.code, 78, "{}", r.stderr);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "[server]\nlisten = \"{}\"\nstate_directory = \"{}\"\n{}",
+            taken.local_addr().unwrap(),
+            dir.path().display(),
+            local_target("a", "60s")
+        ),
+    );
+    let r = crate::support::run(&["run", "--config", cfg.to_str().unwrap()], &[], None);
+    assert_eq!(r.code, 74, "{}", r.stderr);
+}
+
+#[test]
+fn scrape_passes_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config(dir.path(), &local_target("relay", "60s")));
+    d.wait_metric(
+        r#"ses_probe_runs_total{check="smtp",target="relay"}"#,
+        Duration::from_secs(10),
+        |v| v >= 1.0,
+    );
+    crate::support::promtool_check_metrics(&d.metrics());
+}
+
+/// The systemd protocol as a unit with `Type=notify` and `WatchdogSec=`
+/// sees it: READY=1 once listening, RELOADING=1 then READY=1 around a
+/// SIGHUP reload, WATCHDOG=1 at half the watchdog interval, STOPPING=1.
+#[test]
+fn systemd_notifications() {
+    use std::os::unix::net::UnixDatagram;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_directory = \"{}\"\n{}",
+            dir.path().display(),
+            local_target("a", "60s")
+        ),
+    );
+    let mut child = Command::new(crate::support::bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env_clear()
+        .env("HOME", "/nonexistent")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let mut recv = || -> String {
+        let n = sock.recv(&mut buf).expect("a notification within 5 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut seen = Vec::new();
+    let ready = (0..10).map(|_| recv()).find(|m| {
+        seen.push(m.clone());
+        m.starts_with("READY=1")
+    });
+    assert!(ready.is_some(), "no READY=1 in {seen:?}");
+    // The watchdog keeps coming at ~0.5 s.
+    let start = Instant::now();
+    let wd = (0..10).map(|_| recv()).position(|m| m == "WATCHDOG=1");
+    assert!(wd.is_some() && start.elapsed() < Duration::from_secs(2));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let msgs: Vec<String> = (0..6)
+        .map(|_| recv())
+        .filter(|m| m != "WATCHDOG=1")
+        .take(2)
+        .collect();
+    assert!(
+        msgs[0].starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{msgs:?}"
+    );
+    assert!(msgs[1].starts_with("READY=1"), "{msgs:?}");
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopping = (0..6).map(|_| recv()).any(|m| m == "STOPPING=1");
+    let _ = wait_for(Duration::from_secs(5), || child.try_wait().unwrap());
+    let _ = child.kill();
+    assert!(stopping);
+}
