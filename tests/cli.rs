@@ -277,3 +277,34 @@ timeout = "1s"
     assert!(outputs[1].1.contains("target env-secrets"));
     assert!(outputs[2].1.contains("\"targets\""));
 }
+
+#[test]
+fn group_readable_secret_file_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pw = write_file(
+        dir.path(),
+        "pw",
+        "BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2\n",
+    );
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "[[target]]\nname = \"r\"\nregion = \"eu-central-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = {{ file = \"{}\" }}\n",
+            pw.display()
+        ),
+    );
+    let p = cfg.to_str().unwrap();
+    let r = run(&["check-config", "--config", p], &[], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("warning: {p}:6: target[0].smtp.password: {} holds a secret and is readable by group or others", pw.display())),
+        "{}",
+        r.stderr
+    );
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let r = run(&["check-config", "--config", p], &[], None);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+}
