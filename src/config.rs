@@ -1149,10 +1149,12 @@ fn valid_region(r: &str) -> bool {
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// This host's name for EHLO, from the kernel (works inside the systemd
+/// sandbox, where /proc/sys is hidden).
 fn default_ehlo_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    hostname::get()
         .ok()
-        .map(|h| h.trim().to_owned())
+        .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
 }
