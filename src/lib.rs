@@ -14,6 +14,9 @@
 //!   -> report       --once text / JSON and the Nagios exit code
 //! ```
 //!
+//! - [`aws`]: SDK plumbing for the API checks: credential resolution,
+//!   clients, clock-skew measurement, SDK error classification.
+//! - [`budget`]: the send check's persisted daily budget.
 //! - [`cli`]: command-line definitions and dispatch; `main.rs` only maps its
 //!   result to an exit code.
 //! - [`config`]: the TOML format, defaults, secret sources, validation.
@@ -24,6 +27,8 @@
 //! - [`outcome`]: what a check returns.
 //! - [`report`]: rendering outcomes for people and for machines.
 
+pub mod aws;
+pub mod budget;
 pub mod checks;
 pub mod cli;
 pub mod config;
