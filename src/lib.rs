@@ -15,6 +15,9 @@
 //!   -> metrics      latest outcome per (target, check) -> /metrics
 //! ```
 //!
+//! - [`aws`]: SDK plumbing for the API checks: credential resolution,
+//!   clients, clock-skew measurement, SDK error classification.
+//! - [`budget`]: the send check's persisted daily budget.
 //! - [`cli`]: command-line definitions and dispatch; `main.rs` only maps its
 //!   result to an exit code.
 //! - [`config`]: the TOML format, defaults, secret sources, validation.
@@ -32,6 +35,8 @@
 //! - [`systemd`]: readiness, reload and watchdog notifications.
 //! - [`logging`]: structured logs on stderr, library log levels capped.
 
+pub mod aws;
+pub mod budget;
 pub mod checks;
 pub mod cli;
 pub mod config;

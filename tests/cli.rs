@@ -2,6 +2,7 @@
 //! credential findings, `explain`, `derive-smtp-password`, exit codes, and
 //! the secret canary.
 
+use crate::support::fake_aws::{FakeAws, Recorded, Reply};
 use crate::support::{run, write_file, ConnectionCounter};
 
 const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -211,13 +212,39 @@ fn secret_canary_never_appears() {
     let token_canary = "CANARYsessionTOKEN";
     assert_eq!(api_canary.len(), 40);
     let dead = ConnectionCounter::start();
+    // The API side talks to a fake AWS that answers every check, so the
+    // credentials really are used (signed, sent as a session token) on
+    // paths that succeed and paths that fail.
+    let fake = FakeAws::start(|r: &Recorded| {
+        match r.op() {
+        "GetCallerIdentity" => Reply::sts_identity(
+            "arn:aws:sts::123456789012:assumed-role/mailer/canary",
+            "123456789012",
+            "AROAEXAMPLE:canary",
+        ),
+        "GetAccount" => Reply::ses_error(
+            403,
+            "AccessDeniedException",
+            "User `arn:aws:sts::123456789012:assumed-role/mailer/canary' is not authorized to perform `ses:GetAccount' on resource `*'",
+        ),
+        "SendEmail" => Reply::ses_error(
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        ),
+        _ => Reply::not_found(),
+    }
+    });
     let dir = tempfile::tempdir().unwrap();
     let token_file = write_file(dir.path(), "token", &format!("{token_canary}\n"));
     let cfg = write_file(
         dir.path(),
         "c.toml",
         &format!(
-            r#"[[target]]
+            r#"[server]
+state_directory = "{state}"
+
+[[target]]
 name = "env-secrets"
 region = "us-east-1"
 [target.smtp]
@@ -231,13 +258,17 @@ timeout = "1s"
 access_key_id = "AKIAIOSFODNN7EXAMPLE"
 secret_access_key = {{ value = "{api}" }}
 session_token = {{ file = "{token}" }}
-endpoint_url = "http://127.0.0.1:{port}"
-sts_endpoint_url = "http://127.0.0.1:{port}"
-timeout = "1s"
+endpoint_url = "{fake}"
+sts_endpoint_url = "{fake}"
+timeout = "2s"
+[target.api.send]
+from = "probe@example.com"
 "#,
             port = dead.port,
             api = api_canary,
-            token = token_file.display()
+            token = token_file.display(),
+            fake = fake.url,
+            state = dir.path().join("state").display()
         ),
     );
     let env = [("SMTP_PW", smtp_canary.as_str()), ("RUST_LOG", "trace")];
@@ -276,6 +307,27 @@ timeout = "1s"
     // The runs did produce output, so the assertion above is not vacuous.
     assert!(outputs[1].1.contains("target env-secrets"));
     assert!(outputs[2].1.contains("\"targets\""));
+    // Two --once runs, three API checks each, all reached the fake with
+    // the canary credentials.
+    let requests = fake.requests();
+    for op in ["GetCallerIdentity", "GetAccount", "SendEmail"] {
+        assert_eq!(fake.count(op), 2, "{op}: {requests:#?}");
+    }
+    for r in &requests {
+        assert_eq!(r.header("x-amz-security-token"), Some(token_canary));
+        assert!(r
+            .header("authorization")
+            .is_some_and(|a| a.contains("Credential=AKIAIOSFODNN7EXAMPLE/")));
+    }
+    let json: serde_json::Value = serde_json::from_str(&outputs[2].1).unwrap();
+    let classes: Vec<&str> = json["targets"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["findings"][0]["class"].as_str())
+        .collect();
+    assert!(classes.contains(&"iam_access_denied"), "{classes:?}");
+    assert!(classes.contains(&"signature_mismatch"), "{classes:?}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod aws;
 mod cli;
 mod daemon;
 mod dashboards;

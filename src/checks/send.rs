@@ -1,14 +1,122 @@
-//! The send check (AWS API).
+//! The send check: `sesv2:SendEmail` of a small probe message, by default to
+//! the SES mailbox simulator, under a persisted daily budget.
+//!
+//! Order matters: the budget is consulted first (an exhausted budget skips
+//! the check without touching the network), then the credentials are
+//! resolved, then one unit is recorded durably, and only then is the message
+//! sent; see [`crate::budget`] for why.
 
-use crate::config::Target;
-use crate::diagnosis::Class;
+use std::time::SystemTime;
+
+use crate::aws::Session;
+use crate::budget::{SendBudget, Spend};
+use crate::config::{ApiSend, Target};
+use crate::diagnosis::{Class, Details};
 use crate::outcome::{CheckKind, Finding, Outcome};
 
 use super::Context;
 
-pub async fn run(_target: &Target, _ctx: &Context) -> Outcome {
-    Outcome::failed(
-        CheckKind::Send,
-        Finding::new(Class::Unknown, "the send check is not built yet"),
-    )
+/// The operation name, used as the phase name.
+pub const PHASE: &str = "SendEmail";
+
+pub async fn run(target: &Target, ctx: &Context) -> Outcome {
+    let mut outcome = Outcome::new(CheckKind::Send);
+    let Some(send) = target.api.as_ref().and_then(|a| a.send.as_ref()) else {
+        outcome.success = false;
+        outcome.findings.push(Finding::new(
+            Class::Unknown,
+            "the target has no [target.api.send] section",
+        ));
+        return outcome;
+    };
+    let budget = SendBudget::new(&ctx.state_directory, &target.name, send.daily_budget);
+    match budget.remaining(SystemTime::now()) {
+        Ok(0) => return skipped(outcome, &target.name, None),
+        Ok(_) => {}
+        Err(e) => return budget_error(outcome, &budget, &e),
+    }
+    let Some(session) = Session::open(target, &mut outcome).await else {
+        return outcome;
+    };
+    match budget.try_spend(SystemTime::now()) {
+        Ok(Spend::Granted { remaining }) => outcome.facts.send_budget_remaining = Some(remaining),
+        Ok(Spend::Exhausted { next_at }) => return skipped(outcome, &target.name, Some(next_at)),
+        Err(e) => return budget_error(outcome, &budget, &e),
+    }
+    let client = session.sesv2();
+    let request = probe_request(&client, send, &target.name);
+    if let Some(out) = session.call(&mut outcome, PHASE, request.send()).await {
+        tracing::debug!(
+            target = %target.name,
+            message_id = out.message_id().unwrap_or(""),
+            "probe message accepted"
+        );
+    } else if let Some(f) = outcome
+        .findings
+        .iter_mut()
+        .find(|f| f.class == Class::IamAccessDenied)
+    {
+        f.details
+            .action
+            .get_or_insert_with(|| "ses:SendEmail".to_owned());
+    }
+    outcome
+}
+
+/// The SendEmail request for the probe message.
+fn probe_request(
+    client: &aws_sdk_sesv2::Client,
+    send: &ApiSend,
+    target: &str,
+) -> aws_sdk_sesv2::operation::send_email::builders::SendEmailFluentBuilder {
+    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+    let text = |s: String| Content::builder().data(s).charset("UTF-8").build().ok();
+    let message = Message::builder()
+        .set_subject(text(format!("ses-probe send check ({target})")))
+        .body(
+            Body::builder()
+                .set_text(text(format!(
+                    "Probe message from ses-probe for target {target}. It checks that the SES API accepts mail; no reply is needed.\n"
+                )))
+                .build(),
+        )
+        .build();
+    client
+        .send_email()
+        .from_email_address(&send.from)
+        .destination(Destination::builder().to_addresses(&send.to).build())
+        .content(EmailContent::builder().simple(message).build())
+        .set_configuration_set_name(send.configuration_set.clone())
+}
+
+/// The budget is spent: skip on purpose, without a failure.
+fn skipped(mut outcome: Outcome, target: &str, next_at: Option<i64>) -> Outcome {
+    tracing::info!(
+        target = %target,
+        next_at,
+        "send check skipped: the daily send budget is spent"
+    );
+    outcome.success = true;
+    outcome.facts.skipped = true;
+    outcome.facts.send_budget_remaining = Some(0);
+    outcome
+}
+
+/// Without a durable budget the probe must not send at all.
+fn budget_error(mut outcome: Outcome, budget: &SendBudget, e: &std::io::Error) -> Outcome {
+    outcome.success = false;
+    outcome.findings.push(
+        Finding::new(
+            Class::Unknown,
+            format!(
+                "cannot keep the send budget in {}: {e}; not sending (check server.state_directory)",
+                budget.path().display()
+            ),
+        )
+        .with_details(Details {
+            phase: Some("budget".to_owned()),
+            ..Details::default()
+        }),
+    );
+    outcome
 }

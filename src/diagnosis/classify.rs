@@ -580,6 +580,9 @@ mod tests {
         ("ServiceError(ServiceError { source: Unhandled(Unhandled { source: ErrorMetadata { code: Some(\"InvalidSignatureException\"), message: Some(\"The request signature we calculated does not match\") } }) })", Class::SignatureMismatch),
         ("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>Signature not yet current: 20261127T121000Z is still later than 20261127T120500Z (20261127T120000Z + 5 min.)</Message></Error></ErrorResponse>", Class::ClockSkew),
         ("{\"__type\":\"com.amazon.coral.service#AccessDeniedException\",\"message\":\"User `arn:aws:iam::123456789012:user/x' is not authorized to perform `ses:GetAccount' on resource `*'\"}", Class::IamAccessDenied),
+        // Wire forms the API checks see: SESv2 error header, STS XML error.
+        ("HTTP/1.1 400 Bad Request\nx-amzn-ErrorType: SendingPausedException:http://internal.amazon.com/coral/com.amazonaws.sesv2/\n\n{\"message\":\"Sending is paused for this account.\"}", Class::SendingPaused),
+        ("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>RegionDisabledException</Code><Message>STS is not activated in this region for account:123456789012.</Message></Error></ErrorResponse>", Class::StsRegionDisabled),
         // Credential chain and network errors.
         ("Unable to locate credentials. You can configure credentials by running \"aws configure\".", Class::NoCredentials),
         ("The config profile (mailer) could not be found", Class::ProfileNotFound),

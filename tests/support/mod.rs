@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake_aws;
 pub mod http;
+pub mod moto;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,642 @@
+//! AWS SDK plumbing shared by the identity, account and send checks.
+//!
+//! A [`Session`] is opened per check run: it checks the region, resolves the
+//! credentials *before* any request (so a broken credential chain is
+//! reported as `no_credentials`, `profile_not_found`, `sso_session_expired`,
+//! `imds_unavailable` or `partial_credentials` rather than as an opaque
+//! dispatch failure), analyses the secret's shape, and builds clients with
+//! one attempt per call (retries would hide the failure being measured)
+//! under a connect and an operation timeout.
+//!
+//! Every call goes through [`Session::call`], which times it, records the
+//! HTTP status as a phase, measures the clock skew from the response `Date`
+//! header (on success and on error alike) and maps an SDK error to a failure
+//! class in one place ([`classify_sdk_error`]).
+//!
+//! Secrets: the static secret key is exposed only to build the SDK's
+//! credentials; server texts are redacted before they are echoed, since some
+//! AWS services quote the canonical request (with the session token) in
+//! signature errors.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::config::{ApiCredentials, ApiTarget, Target};
+use crate::credentials::{analyse_api_secret, Secret};
+use crate::diagnosis::{classify_aws_error, classify_text, redact, AwsError, Channel, Class};
+use crate::diagnosis::{Details, Group};
+use crate::outcome::{truncate, Finding, Outcome, Phase};
+
+/// Name of the credential-resolution phase.
+pub const CREDENTIALS_PHASE: &str = "credentials";
+
+/// Longest server text kept in a finding message.
+const MAX_SERVER_TEXT: usize = 300;
+
+/// One check run's view of AWS: resolved credentials, region, endpoints.
+pub struct Session {
+    sdk: SdkConfig,
+    api: ApiTarget,
+    clock: ClockProbe,
+    /// Whether the secret in use has the shape of an SES SMTP password.
+    secret_is_smtp_password: bool,
+}
+
+impl Session {
+    /// Open a session for `target`, or fill `outcome` with the reason it
+    /// cannot be opened (no API section, no region, credentials that do not
+    /// resolve) and return `None`. Local secret findings are added to
+    /// `outcome` in every case.
+    pub async fn open(target: &Target, outcome: &mut Outcome) -> Option<Session> {
+        let Some(api) = target.api.as_ref() else {
+            fail(
+                outcome,
+                Finding::new(Class::Unknown, "the target has no [target.api] section"),
+            );
+            return None;
+        };
+        let Some(region) = target.region.as_deref() else {
+            let missing = crate::checks::region_missing(outcome.check);
+            outcome.success = false;
+            outcome.findings.extend(missing.findings);
+            return None;
+        };
+        let start = Instant::now();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .timeout_config(timeout_config(api.timeout))
+            .retry_config(RetryConfig::standard().with_max_attempts(1));
+        match &api.credentials {
+            ApiCredentials::Static {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => {
+                loader = loader.credentials_provider(Credentials::new(
+                    access_key_id.clone(),
+                    secret_access_key.expose().to_owned(),
+                    session_token.as_ref().map(|t| t.expose().to_owned()),
+                    None,
+                    "ses-probe",
+                ));
+            }
+            ApiCredentials::Profile(name) => {
+                // The named profile only: the default chain would let
+                // environment keys win over the profile the operator named.
+                let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(name)
+                    .build();
+                loader = loader.profile_name(name).credentials_provider(provider);
+            }
+            ApiCredentials::DefaultChain => {}
+        }
+        let sdk = loader.load().await;
+        let resolved = match sdk.credentials_provider() {
+            Some(provider) => tokio::time::timeout(api.timeout, provider.provide_credentials())
+                .await
+                .map_err(|_| None)
+                .and_then(|r| r.map_err(Some)),
+            None => Err(Some(CredentialsError::not_loaded_no_source())),
+        };
+        let credentials = match resolved {
+            Ok(c) => c,
+            Err(err) => {
+                outcome
+                    .phases
+                    .push(Phase::new(CREDENTIALS_PHASE, start.elapsed(), false));
+                let finding = match err {
+                    Some(err) => credentials_finding(&err, &api.credentials),
+                    None => Finding::new(
+                        Class::Timeout,
+                        format!(
+                            "the credentials did not resolve within {}s",
+                            api.timeout.as_secs_f64()
+                        ),
+                    ),
+                };
+                fail(outcome, with_phase(finding, CREDENTIALS_PHASE));
+                return None;
+            }
+        };
+        outcome
+            .phases
+            .push(Phase::new(CREDENTIALS_PHASE, start.elapsed(), true));
+
+        // The shape of whatever secret the chain produced, not only static
+        // ones: a profile holding an SMTP password fails the same way.
+        let secret = Secret::new(credentials.secret_access_key());
+        let shape = analyse_api_secret(&secret);
+        let secret_is_smtp_password =
+            matches!(&shape, Some(f) if f.class == Class::ApiSecretIsSmtpPassword);
+        outcome.findings.extend(shape);
+
+        if let Some(expiry) = credentials.expiry() {
+            record_expiry(outcome, expiry, api.credentials_expiry_warning);
+        }
+        // Resolved once; the clients reuse exactly these credentials.
+        let sdk = sdk
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
+        Some(Session {
+            sdk,
+            api: api.clone(),
+            clock: ClockProbe::default(),
+            secret_is_smtp_password,
+        })
+    }
+
+    /// An STS client on the regional endpoint (or `sts_endpoint_url`).
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        let mut b = aws_sdk_sts::config::Builder::from(&self.sdk).interceptor(self.clock.clone());
+        if let Some(url) = &self.api.sts_endpoint_url {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_sts::Client::from_conf(b.build())
+    }
+
+    /// An SESv2 client on the regional endpoint (or `endpoint_url`).
+    pub fn sesv2(&self) -> aws_sdk_sesv2::Client {
+        let mut b = aws_sdk_sesv2::config::Builder::from(&self.sdk).interceptor(self.clock.clone());
+        if let Some(url) = &self.api.endpoint_url {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_sesv2::Client::from_conf(b.build())
+    }
+
+    /// Run one API call: time it, record its phase and the clock skew, and
+    /// on error add the classified finding and mark the outcome failed.
+    pub async fn call<T, E, F>(
+        &self,
+        outcome: &mut Outcome,
+        phase: &'static str,
+        fut: F,
+    ) -> Option<T>
+    where
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.clock.reset();
+        let start = Instant::now();
+        // The SDK's operation timeout applies; this outer one (with slack)
+        // only guards against a bug in it.
+        let limit = self.api.timeout + Duration::from_secs(2);
+        let result = tokio::time::timeout(limit, fut).await;
+        let elapsed = start.elapsed();
+        let reading = self.clock.reading();
+        let skew = reading.skew_seconds();
+        if skew.is_some() {
+            outcome.facts.clock_skew_seconds = skew;
+        }
+        match result {
+            Ok(Ok(value)) => {
+                outcome
+                    .phases
+                    .push(Phase::new(phase, elapsed, true).with_reply(reading.status, None));
+                Some(value)
+            }
+            Ok(Err(err)) => {
+                let mut finding = classify_sdk_error(&err, phase, skew);
+                if finding.class == Class::SignatureMismatch && self.secret_is_smtp_password {
+                    finding.message.push_str(
+                        "; the secret has the shape of an SES SMTP password (api_secret_is_smtp_password)",
+                    );
+                }
+                let status = finding.details.http_status.or(reading.status);
+                outcome
+                    .phases
+                    .push(Phase::new(phase, elapsed, false).with_reply(status, None));
+                fail(outcome, finding);
+                None
+            }
+            Err(_) => {
+                outcome.phases.push(Phase::new(phase, elapsed, false));
+                let finding = Finding::new(
+                    Class::Timeout,
+                    format!("{phase} did not finish within {}s", limit.as_secs_f64()),
+                );
+                fail(outcome, with_phase(finding, phase));
+                None
+            }
+        }
+    }
+}
+
+fn fail(outcome: &mut Outcome, finding: Finding) {
+    outcome.success = false;
+    outcome.findings.push(finding);
+}
+
+fn with_phase(finding: Finding, phase: &str) -> Finding {
+    let mut details = finding.details.clone();
+    details.phase.get_or_insert_with(|| phase.to_owned());
+    finding.with_details(details)
+}
+
+fn timeout_config(t: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(t)
+        .operation_attempt_timeout(t)
+        .operation_timeout(t)
+        .build()
+}
+
+/// Seconds since the Unix epoch, negative before it.
+fn epoch_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// Put the expiry of temporary credentials into the facts, and warn when it
+/// is within `margin`.
+pub fn record_expiry(outcome: &mut Outcome, expiry: SystemTime, margin: Duration) {
+    let at = epoch_seconds(expiry);
+    outcome.facts.credentials_expiry = Some(at.floor() as i64);
+    let left = at - epoch_seconds(SystemTime::now());
+    if left <= margin.as_secs_f64() {
+        let message = if left > 0.0 {
+            format!(
+                "the temporary credentials expire in {}s (warning margin {}s)",
+                left.round() as i64,
+                margin.as_secs()
+            )
+        } else {
+            format!(
+                "the temporary credentials expired {}s ago",
+                (-left).round() as i64
+            )
+        };
+        outcome
+            .findings
+            .push(Finding::new(Class::TemporaryCredentialsExpiring, message));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Credential-chain failures
+// ---------------------------------------------------------------------------
+
+/// Whether the process environment holds half a key pair. The SDK's
+/// environment provider treats that as "not set" and moves on, so the chain
+/// alone would only say "no credentials".
+fn partial_env_credentials() -> bool {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    set("AWS_ACCESS_KEY_ID") != set("AWS_SECRET_ACCESS_KEY")
+}
+
+/// The finding for a credential provider that failed, from the error's
+/// variant and the texts of the providers the chain tried.
+pub fn credentials_finding(err: &CredentialsError, source: &ApiCredentials) -> Finding {
+    let text = DisplayErrorContext(err).to_string();
+    let class = classify_credentials_error(err, &text.to_ascii_lowercase(), source);
+    let what = match source {
+        ApiCredentials::DefaultChain => "the AWS default credential chain".to_owned(),
+        ApiCredentials::Profile(p) => format!("the AWS profile `{p}`"),
+        ApiCredentials::Static { .. } => "the configured keys".to_owned(),
+    };
+    let text = truncate(&redact(&text), MAX_SERVER_TEXT);
+    Finding::new(class, format!("no credentials from {what}: {text}"))
+}
+
+fn classify_credentials_error(err: &CredentialsError, t: &str, source: &ApiCredentials) -> Class {
+    let named_profile = matches!(source, ApiCredentials::Profile(_))
+        || std::env::var("AWS_PROFILE").is_ok_and(|p| !p.is_empty());
+    if t.contains("was not defined")
+        || t.contains("could not be found")
+        || (named_profile && t.contains("no profiles were defined"))
+    {
+        return Class::ProfileNotFound;
+    }
+    if t.contains("sso")
+        && (t.contains("expired") || t.contains("token") || t.contains("login"))
+        && !t.contains("was not found")
+    {
+        return Class::SsoSessionExpired;
+    }
+    if t.contains("missing aws_secret_access_key")
+        || t.contains("missing aws_access_key_id")
+        || (matches!(source, ApiCredentials::DefaultChain) && partial_env_credentials())
+    {
+        return Class::PartialCredentials;
+    }
+    // IMDS answered but has no role for us, or failed in a way other than
+    // being unreachable. An unreachable IMDS is the normal state of every
+    // host outside EC2, so by itself it means "no credentials anywhere".
+    if t.contains("received 404 from imds")
+        || (matches!(err, CredentialsError::ProviderError(_)) && t.contains("imds"))
+    {
+        return Class::ImdsUnavailable;
+    }
+    match err {
+        CredentialsError::ProviderTimedOut(_) => Class::Timeout,
+        CredentialsError::CredentialsNotLoaded(_) => match source {
+            ApiCredentials::Profile(_) if !t.contains("credential information") => {
+                Class::ProfileNotFound
+            }
+            _ => Class::NoCredentials,
+        },
+        _ => {
+            let (class, _) = classify_text(t, Some(Channel::Api));
+            if class.group() == Group::Credentials {
+                class
+            } else {
+                Class::Unknown
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SDK errors
+// ---------------------------------------------------------------------------
+
+/// The one mapping from an SDK error to a finding. `phase` is the operation
+/// name; `measured_skew` the skew measured from this call's `Date` header.
+pub fn classify_sdk_error<E>(
+    err: &SdkError<E, HttpResponse>,
+    phase: &'static str,
+    measured_skew: Option<f64>,
+) -> Finding
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (class, mut details, message) = match err {
+        SdkError::ServiceError(_) => {
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            let code = err.code();
+            let text = err.message();
+            let (class, details) = classify_aws_error(AwsError {
+                code,
+                message: text,
+                status,
+            });
+            let status_text = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+            let server = text
+                .map(|m| format!(": {}", truncate(&redact(m), MAX_SERVER_TEXT)))
+                .unwrap_or_default();
+            let message = match code {
+                Some(code) => format!("{phase} failed: {code}{status_text}{server}"),
+                // An answer without an error code (moto's auth errors, a proxy
+                // page): the status alone cannot tell a bad key, a wrong
+                // secret and a missing permission apart, so the class stays
+                // whatever the status and text support, usually `unknown`.
+                None => {
+                    format!("{phase} failed{status_text} and the server gave no error code{server}")
+                }
+            };
+            (class, details, message)
+        }
+        SdkError::TimeoutError(_) => (
+            Class::Timeout,
+            Details::default(),
+            format!("{phase} timed out (operation timeout)"),
+        ),
+        SdkError::DispatchFailure(d) => {
+            let chain = DisplayErrorContext(err).to_string();
+            let lower = chain.to_ascii_lowercase();
+            let class = if io_kind_in(err) == Some(std::io::ErrorKind::ConnectionRefused) {
+                Class::ConnectRefused
+            } else if d.is_timeout() {
+                if lower.contains("connect") {
+                    Class::ConnectTimeout
+                } else {
+                    Class::Timeout
+                }
+            } else {
+                classify_text(&chain, Some(Channel::Api)).0
+            };
+            let mut details = Details::default();
+            if class == Class::Unknown {
+                details.raw = Some(truncate(&redact(&chain), 256));
+            }
+            let message = format!(
+                "{phase} could not reach the endpoint: {}",
+                truncate(&redact(&chain), MAX_SERVER_TEXT)
+            );
+            (class, details, message)
+        }
+        _ => {
+            // ResponseError (an answer that does not parse) and
+            // ConstructionFailure (a request that could not be built).
+            let chain = DisplayErrorContext(err).to_string();
+            let details = Details {
+                http_status: err.raw_response().map(|r| r.status().as_u16()),
+                raw: Some(truncate(&redact(&chain), 256)),
+                ..Details::default()
+            };
+            let message = format!(
+                "{phase} failed: {}",
+                truncate(&redact(&chain), MAX_SERVER_TEXT)
+            );
+            (Class::Unknown, details, message)
+        }
+    };
+    if class == Class::ClockSkew && measured_skew.is_some() {
+        details.clock_skew_seconds = measured_skew;
+    }
+    details.phase = Some(phase.to_owned());
+    Finding::new(class, message).with_details(details)
+}
+
+/// The kind of the first `io::Error` in the source chain.
+fn io_kind_in(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cur = e.source();
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------
+// Clock skew
+// ---------------------------------------------------------------------------
+
+/// What the interceptor saw of the last attempt.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClockReading {
+    sent: Option<SystemTime>,
+    received: Option<SystemTime>,
+    /// The response `Date`, seconds since the epoch.
+    server: Option<i64>,
+    /// HTTP status of the response.
+    pub status: Option<u16>,
+}
+
+impl ClockReading {
+    /// Local clock minus server clock (positive: we are ahead). The `Date`
+    /// header has one-second resolution and is truncated, so the server's
+    /// time is taken as the middle of its second, compared with the middle
+    /// of our send and receive instants.
+    pub fn skew_seconds(&self) -> Option<f64> {
+        let (sent, received, server) = (self.sent?, self.received?, self.server?);
+        let local = (epoch_seconds(sent) + epoch_seconds(received)) / 2.0;
+        let skew = local - (server as f64 + 0.5);
+        Some((skew * 10.0).round() / 10.0)
+    }
+}
+
+/// An interceptor that records send and receive instants and the response
+/// `Date` header into a shared cell.
+#[derive(Clone, Debug, Default)]
+pub struct ClockProbe(Arc<Mutex<ClockReading>>);
+
+impl ClockProbe {
+    fn with<R>(&self, f: impl FnOnce(&mut ClockReading) -> R) -> R {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    pub fn reset(&self) {
+        self.with(|r| *r = ClockReading::default());
+    }
+
+    pub fn reading(&self) -> ClockReading {
+        self.with(|r| *r)
+    }
+}
+
+/// Seconds since the epoch for an HTTP `Date` header value.
+pub fn parse_http_date(value: &str) -> Option<i64> {
+    aws_smithy_types::DateTime::from_str(
+        value.trim(),
+        aws_smithy_types::date_time::Format::HttpDate,
+    )
+    .ok()
+    .map(|d| d.secs())
+}
+
+impl Intercept for ClockProbe {
+    fn name(&self) -> &'static str {
+        "SesProbeClockProbe"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.with(|r| r.sent = Some(SystemTime::now()));
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let now = SystemTime::now();
+        let response = context.response();
+        let server = response.headers().get("date").and_then(parse_http_date);
+        let status = response.status().as_u16();
+        self.with(|r| {
+            r.received = Some(now);
+            r.server = server;
+            r.status = Some(status);
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_date_parses() {
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:01:00 GMT"), Some(60));
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn skew_uses_midpoints() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let r = ClockReading {
+            sent: Some(t0),
+            received: Some(t0 + Duration::from_secs(1)),
+            server: Some(1300),
+            status: Some(200),
+        };
+        // Local midpoint 1000.5, server second 1300 taken as 1300.5.
+        assert_eq!(r.skew_seconds(), Some(-300.0));
+        assert_eq!(ClockReading::default().skew_seconds(), None);
+    }
+
+    #[test]
+    fn credential_chain_texts_map_to_classes() {
+        let chain = ApiCredentials::DefaultChain;
+        let profile = ApiCredentials::Profile("mailer".into());
+        let not_loaded = |t: &str| CredentialsError::not_loaded(t.to_owned());
+        let case = |err: CredentialsError, src: &ApiCredentials| {
+            let t = DisplayErrorContext(&err).to_string().to_ascii_lowercase();
+            classify_credentials_error(&err, &t, src)
+        };
+        assert_eq!(
+            case(
+                not_loaded("profile `mailer` was not defined: no such profile"),
+                &profile
+            ),
+            Class::ProfileNotFound
+        );
+        assert_eq!(
+            case(not_loaded("No profiles were defined"), &profile),
+            Class::ProfileNotFound
+        );
+        assert_eq!(
+            case(
+                CredentialsError::provider_error(
+                    "failed to load SSO token: the SSO session has expired; run aws sso login"
+                        .to_owned()
+                ),
+                &profile
+            ),
+            Class::SsoSessionExpired
+        );
+        assert_eq!(
+            case(
+                CredentialsError::invalid_configuration(
+                    "missing credential source in `x`: profile missing aws_secret_access_key"
+                        .to_owned()
+                ),
+                &profile
+            ),
+            Class::PartialCredentials
+        );
+        assert_eq!(
+            case(not_loaded("received 404 from IMDS"), &chain),
+            Class::ImdsUnavailable
+        );
+        assert_eq!(
+            case(
+                CredentialsError::provider_timed_out(Duration::from_secs(5)),
+                &chain
+            ),
+            Class::Timeout
+        );
+    }
+}
