@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod ca;
+pub mod fake_smtp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
