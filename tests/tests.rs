@@ -8,4 +8,5 @@ mod support;
 
 mod cli;
 mod dashboards;
+mod smtp;
 mod systemd_unit;
