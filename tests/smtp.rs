@@ -828,3 +828,61 @@ async fn aiosmtpd_with_starttls_and_auth() {
     assert_eq!(auth.code, Some(535));
     assert_eq!(auth.enhanced_code.as_deref(), Some("5.7.8"));
 }
+
+/// Bytes sent after the STARTTLS `220` and before the handshake would be
+/// read as if they came over TLS (the STARTTLS injection attack): refused.
+#[tokio::test]
+async fn data_injected_before_the_handshake_is_refused() {
+    let server = fake(ses().on(
+        Stage::Starttls,
+        Act::Raw(b"220 Ready to start TLS\r\n250-injected\r\n250 AUTH PLAIN\r\n".to_vec()),
+    ));
+    let o = check(&Opts::new(server.port)).await;
+    assert_fails(&o, Class::SmtpProtocolError, "starttls");
+    assert!(
+        o.findings[0].message.contains("before the TLS handshake"),
+        "{o:#?}"
+    );
+    no_auth_sent(&server);
+}
+
+/// Implicit TLS against a port that speaks plain SMTP first: the handshake
+/// fails, and it is not a certificate problem.
+#[tokio::test]
+async fn implicit_tls_against_a_starttls_port_is_a_handshake_failure() {
+    let server = fake(ses());
+    let o = check(&Opts::new(server.port).implicit()).await;
+    assert_fails(&o, Class::TlsHandshakeFailed, "tls");
+    assert_eq!(names(&o), ["dns", "connect", "tls"]);
+    no_auth_sent(&server);
+}
+
+/// A server that goes silent after the password: the auth phase times out
+/// and names itself; nothing hangs.
+#[tokio::test]
+async fn silent_after_auth_is_a_timeout_in_auth() {
+    let server = fake(ses().on(Stage::Auth, Act::Silent));
+    let o = check(&Opts::new(server.port).timeout("1s")).await;
+    assert_fails(&o, Class::Timeout, "auth");
+    let auth = o.phases.last().unwrap();
+    assert!(auth.seconds <= 1.1, "{auth:?}");
+}
+
+/// A `ca_file` with no certificate in it: reported in the tls phase, and
+/// no credentials go out.
+#[tokio::test]
+async fn unusable_ca_file_is_reported_in_phase_tls() {
+    let server = fake(ses());
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_file(dir.path(), "bad-ca.pem", "this is not a certificate\n");
+    let mut opts =
+        Opts::new(server.port).extra(&format!("ca_file = {:?}", bad.display().to_string()));
+    opts.ca = false;
+    let o = check(&opts).await;
+    assert_fails(&o, Class::TlsCertificateInvalid, "tls");
+    assert!(
+        o.findings[0].message.contains("no PEM certificate"),
+        "{o:#?}"
+    );
+    no_auth_sent(&server);
+}

@@ -32,6 +32,8 @@
 //! - No AUTH mechanism in common between the server and `auth_mechanisms`
 //!   is `smtp_protocol_error`: SES always offers PLAIN and LOGIN, so a
 //!   server that does not is not behaving like SES.
+//! - `connect` tries the resolved addresses in order, all within the one
+//!   phase timeout; the last error decides the class.
 //! - A DNS phase that runs out of time is `dns_failure` (the resolver did
 //!   not answer), a connect that does is `connect_timeout`; any other phase
 //!   that runs out of time is `timeout` with the phase named.
@@ -316,17 +318,6 @@ async fn probe(
     rec: &mut Recorder,
     session: &mut Session,
 ) -> Result<(), Failure> {
-    let setup = |message: String| Failure {
-        phase: "tls",
-        ..Failure::new(
-            Class::TlsCertificateInvalid,
-            format!("cannot verify certificates: {message}"),
-        )
-    };
-    let config = tls::client_config(smtp.ca_file.as_deref()).map_err(setup)?;
-    let server_name = tls::server_name(&smtp.tls_server_name).map_err(setup)?;
-    let connector = TlsConnector::from(config);
-
     let host = smtp.host.as_str();
     let port = smtp.port;
     let addrs: Vec<SocketAddr> = rec
@@ -390,19 +381,11 @@ async fn probe(
                 Ok(reply)
             })
             .await?;
-            let stream = handshake(
-                rec,
-                session,
-                smtp,
-                &connector,
-                server_name,
-                plain.into_inner(),
-            )
-            .await?;
+            let stream = handshake(rec, session, smtp, plain.into_inner()).await?;
             Conn::new(stream)
         }
         TlsMode::Implicit => {
-            let stream = handshake(rec, session, smtp, &connector, server_name, tcp).await?;
+            let stream = handshake(rec, session, smtp, tcp).await?;
             let mut conn = Conn::new(stream);
             banner(rec, &mut conn).await?;
             conn
@@ -464,13 +447,22 @@ async fn handshake(
     rec: &mut Recorder,
     session: &mut Session,
     smtp: &SmtpTarget,
-    connector: &TlsConnector,
-    server_name: rustls::pki_types::ServerName<'static>,
     tcp: TcpStream,
 ) -> Result<TlsStream<TcpStream>, Failure> {
     let name = smtp.tls_server_name.as_str();
     let stream = rec
         .phase("tls", async {
+            // Trust is read here, every run: a changed ca_file needs no
+            // restart, and a broken one is reported in this phase.
+            let setup = |message: String| {
+                Failure::new(
+                    Class::TlsCertificateInvalid,
+                    format!("cannot verify certificates: {message}"),
+                )
+            };
+            let config = tls::client_config(smtp.ca_file.as_deref()).map_err(setup)?;
+            let server_name = tls::server_name(name).map_err(setup)?;
+            let connector = TlsConnector::from(config);
             let stream = connector.connect(server_name, tcp).await.map_err(|e| {
                 Failure::new(
                     tls::classify_handshake_error(&e),
