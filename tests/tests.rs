@@ -10,4 +10,5 @@ mod aws;
 mod cli;
 mod daemon;
 mod dashboards;
+mod smtp;
 mod systemd_unit;

@@ -3,13 +3,71 @@
 //! Local credential analysis runs first; a password that is really a secret
 //! access key (or a temporary key as user name) stops the check before any
 //! connection is opened, so such a secret never leaves the host.
+//!
+//! Then the session, one timed phase at a time, each under the target's
+//! phase timeout: `dns`, `connect`, then either `banner`, `ehlo`,
+//! `starttls`, `tls` (STARTTLS ports) or `tls`, `banner` (implicit TLS),
+//! then `ehlo_tls` (EHLO over TLS), `auth`, optionally `mail`, `rcpt`,
+//! `data`, and `quit`. Every phase keeps its reply; the first failing phase
+//! decides the class, through [`classify_smtp_reply`] for replies so that
+//! `explain` and the check agree.
+//!
+//! # Why a hand-written client
+//! lettre's connection hides what this check must report: the banner and
+//! each reply's text, the TLS handshake apart from the STARTTLS command,
+//! the peer certificate, and limits on what it reads. The client here is a
+//! few hundred lines ([`wire`]) and enforces the bounds the check promises:
+//! 4 KiB a line and 64 KiB a reply, then `smtp_protocol_error`.
+//!
+//! # Safety
+//! - AUTH is only defined on a connection over TLS (the `auth` function
+//!   takes a `TlsStream`), so credentials cannot be sent in the clear.
+//! - Bytes the server sends after its STARTTLS `220` and before the
+//!   handshake are refused, not carried into the TLS session.
+//! - Certificates are always verified (system roots plus `ca_file`).
+//! - Reply texts are passed through [`redact`] before they are kept, in
+//!   case a server echoes an AUTH payload.
+//!
+//! # Decisions
+//! - No AUTH mechanism in common between the server and `auth_mechanisms`
+//!   is `smtp_protocol_error`: SES always offers PLAIN and LOGIN, so a
+//!   server that does not is not behaving like SES.
+//! - `connect` tries the resolved addresses in order, all within the one
+//!   phase timeout; the last error decides the class.
+//! - A DNS phase that runs out of time is `dns_failure` (the resolver did
+//!   not answer), a connect that does is `connect_timeout`; any other phase
+//!   that runs out of time is `timeout` with the phase named.
+//! - After a `535`, the local credential findings follow the
+//!   `auth_credentials_invalid` finding: they say why. When AUTH succeeds,
+//!   critical local findings are downgraded to warnings: the server
+//!   accepted the credentials, so they cannot be what stops mail.
+//! - `quit` is polite, not part of the verdict: its failure is recorded in
+//!   the phase but does not fail the check.
 
-use crate::config::Target;
-use crate::credentials::{analyse_smtp, SmtpCredentials};
-use crate::diagnosis::Class;
-use crate::outcome::{CheckKind, Finding, Outcome};
+mod tls;
+mod wire;
 
-use super::Context;
+pub use wire::{MAX_LINE, MAX_REPLY};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{AuthMechanism, SmtpSend, SmtpTarget, Target, TlsMode};
+use crate::credentials::{analyse_smtp, Secret, SmtpCredentials};
+use crate::diagnosis::{classify_smtp_reply, redact, Class, Details, Severity};
+use crate::outcome::{truncate, CheckKind, Finding, Outcome, Phase, TlsFacts};
+
+use super::{finding_for, Context};
+use wire::{Capabilities, Conn, Reply, WireError};
+
+/// Longest piece of server text quoted in a finding's message.
+const MESSAGE_TEXT: usize = 200;
 
 pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
     let Some(smtp) = &target.smtp else {
@@ -33,10 +91,615 @@ pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
         outcome.findings = analysis.findings;
         return outcome;
     }
-    let mut outcome = Outcome::failed(
-        CheckKind::Smtp,
-        Finding::new(Class::Unknown, "the SMTP network probe is not built yet"),
-    );
-    outcome.findings.extend(analysis.findings);
+
+    let mut rec = Recorder::new(smtp.phase_timeout);
+    let mut session = Session::default();
+    let result = probe(smtp, &mut rec, &mut session).await;
+
+    let mut outcome = Outcome::new(CheckKind::Smtp);
+    outcome.phases = rec.phases;
+    outcome.facts.tls = session.tls;
+    match result {
+        Ok(()) => {
+            outcome.success = true;
+            outcome.findings = session.warnings;
+            outcome
+                .findings
+                .extend(analysis.findings.into_iter().map(|f| {
+                    if f.severity == Severity::Critical {
+                        let message =
+                            format!("{} (the server accepted the credentials anyway)", f.message);
+                        Finding {
+                            message,
+                            ..f.with_severity(Severity::Warning)
+                        }
+                    } else {
+                        f
+                    }
+                }));
+        }
+        Err(failure) => {
+            outcome.success = false;
+            let mut message = failure.message;
+            if failure.class == Class::AuthCredentialsInvalid && !analysis.findings.is_empty() {
+                let local: Vec<&str> = analysis.findings.iter().map(|f| f.class.as_str()).collect();
+                message.push_str(&format!(
+                    "; local analysis explains it: {}",
+                    local.join(", ")
+                ));
+            }
+            outcome.findings.push(finding_for(
+                failure.class,
+                message,
+                *failure.details,
+                Some(failure.phase),
+            ));
+            outcome.findings.extend(session.warnings);
+            outcome.findings.extend(analysis.findings);
+        }
+    }
     outcome
+}
+
+/// What the session learnt besides the verdict.
+#[derive(Default)]
+struct Session {
+    tls: Option<TlsFacts>,
+    /// Findings that do not fail the check (certificate expiring).
+    warnings: Vec<Finding>,
+}
+
+/// Why the session stopped.
+#[derive(Debug)]
+struct Failure {
+    class: Class,
+    message: String,
+    /// Boxed: `Details` is large and failures travel in `Result`s.
+    details: Box<Details>,
+    /// The reply that decided it, for the phase record.
+    reply: Option<Reply>,
+    /// Filled in by the [`Recorder`].
+    phase: &'static str,
+}
+
+impl Failure {
+    fn new(class: Class, message: impl Into<String>) -> Self {
+        Failure {
+            class,
+            message: message.into(),
+            details: Box::default(),
+            reply: None,
+            phase: "",
+        }
+    }
+
+    /// A reply other than the one the phase needs: classified like any
+    /// SES reply; a positive but unexpected code is a protocol error.
+    fn unexpected(reply: Reply, what: &str) -> Self {
+        let text = redact(&reply.text());
+        let (mut class, details) = classify_smtp_reply(reply.code, &text);
+        if class == Class::Ok {
+            class = Class::SmtpProtocolError;
+        }
+        Failure {
+            class,
+            message: format!(
+                "{what}: the server answered {} {}",
+                reply.code,
+                truncate(&text, MESSAGE_TEXT)
+            ),
+            details: Box::new(details),
+            reply: Some(reply),
+            phase: "",
+        }
+    }
+}
+
+impl From<WireError> for Failure {
+    fn from(e: WireError) -> Self {
+        let class = match &e {
+            WireError::Closed => Class::ConnectionClosed,
+            WireError::Io(io) if io.kind() == std::io::ErrorKind::InvalidInput => {
+                Class::SmtpProtocolError
+            }
+            WireError::Io(_) => Class::ConnectionClosed,
+            WireError::LineTooLong | WireError::ReplyTooLong | WireError::Malformed(_) => {
+                Class::SmtpProtocolError
+            }
+        };
+        Failure::new(class, redact(&e.to_string()))
+    }
+}
+
+/// Require one of `want`; anything else is a classified failure.
+fn expect(reply: Reply, want: &[u16], what: &str) -> Result<Reply, Failure> {
+    if want.contains(&reply.code) {
+        Ok(reply)
+    } else {
+        Err(Failure::unexpected(reply, what))
+    }
+}
+
+/// Times phases, enforces the phase timeout, and keeps the phase records.
+struct Recorder {
+    phases: Vec<Phase>,
+    timeout: Duration,
+}
+
+impl Recorder {
+    fn new(timeout: Duration) -> Self {
+        Recorder {
+            phases: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// Run one phase: `fut` yields its value and the reply to record.
+    async fn phase<T>(
+        &mut self,
+        name: &'static str,
+        fut: impl Future<Output = Result<(T, Option<Reply>), Failure>>,
+    ) -> Result<T, Failure> {
+        let start = Instant::now();
+        let result = tokio::time::timeout(self.timeout, fut).await;
+        let elapsed = start.elapsed();
+        let (record, result) = match result {
+            Ok(Ok((value, reply))) => (
+                with_reply(Phase::new(name, elapsed, true), reply.as_ref()),
+                Ok(value),
+            ),
+            Ok(Err(mut failure)) => {
+                failure.phase = name;
+                (
+                    with_reply(Phase::new(name, elapsed, false), failure.reply.as_ref()),
+                    Err(failure),
+                )
+            }
+            Err(_) => {
+                let secs = self.timeout.as_secs_f64();
+                let failure = match name {
+                    "dns" => Failure::new(
+                        Class::DnsFailure,
+                        format!("the resolver did not answer within {secs}s"),
+                    ),
+                    "connect" => Failure::new(
+                        Class::ConnectTimeout,
+                        format!("no TCP answer within {secs}s"),
+                    ),
+                    _ => Failure::new(
+                        Class::Timeout,
+                        format!("phase {name} did not finish within {secs}s"),
+                    ),
+                };
+                (
+                    Phase::new(name, elapsed, false),
+                    Err(Failure {
+                        phase: name,
+                        ..failure
+                    }),
+                )
+            }
+        };
+        tracing::debug!(
+            phase = name,
+            seconds = record.seconds,
+            code = record.code,
+            ok = record.ok,
+            "smtp phase"
+        );
+        self.phases.push(record);
+        result
+    }
+
+    /// A phase whose value is its reply.
+    async fn reply_phase(
+        &mut self,
+        name: &'static str,
+        fut: impl Future<Output = Result<Reply, Failure>>,
+    ) -> Result<Reply, Failure> {
+        self.phase(name, async {
+            let reply = fut.await?;
+            Ok((reply.clone(), Some(reply)))
+        })
+        .await
+    }
+}
+
+fn with_reply(phase: Phase, reply: Option<&Reply>) -> Phase {
+    match reply {
+        Some(r) => phase.with_reply(Some(r.code), Some(&redact(&r.display_text()))),
+        None => phase,
+    }
+}
+
+/// The whole session, phase by phase.
+async fn probe(
+    smtp: &SmtpTarget,
+    rec: &mut Recorder,
+    session: &mut Session,
+) -> Result<(), Failure> {
+    let host = smtp.host.as_str();
+    let port = smtp.port;
+    let addrs: Vec<SocketAddr> = rec
+        .phase("dns", async {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| {
+                    Failure::new(Class::DnsFailure, format!("{host} does not resolve: {e}"))
+                })?
+                .collect();
+            if addrs.is_empty() {
+                return Err(Failure::new(
+                    Class::DnsFailure,
+                    format!("{host} resolves to no address"),
+                ));
+            }
+            Ok((addrs, None))
+        })
+        .await?;
+
+    let tcp = rec
+        .phase("connect", async {
+            let mut last = None;
+            for addr in &addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => {
+                        // Commands are single small writes; do not delay them.
+                        let _ = stream.set_nodelay(true);
+                        return Ok((stream, None));
+                    }
+                    Err(e) => last = Some((addr, e)),
+                }
+            }
+            let (addr, e) =
+                last.ok_or_else(|| Failure::new(Class::DnsFailure, "no address to connect to"))?;
+            let class = match e.kind() {
+                std::io::ErrorKind::TimedOut => Class::ConnectTimeout,
+                _ => Class::ConnectRefused,
+            };
+            Err(Failure::new(class, format!("connect to {addr}: {e}")))
+        })
+        .await?;
+
+    let mut conn = match smtp.tls {
+        TlsMode::Starttls => {
+            let mut plain = Conn::new(tcp);
+            banner(rec, &mut plain).await?;
+            ehlo(rec, "ehlo", &mut plain, &smtp.ehlo_name, true).await?;
+            rec.reply_phase("starttls", async {
+                plain.send("STARTTLS").await?;
+                let reply = expect(plain.read_reply().await?, &[220], "STARTTLS refused")?;
+                if plain.buffered() > 0 {
+                    return Err(Failure {
+                        reply: Some(reply),
+                        ..Failure::new(
+                            Class::SmtpProtocolError,
+                            "the server sent data after its STARTTLS reply, before the TLS handshake",
+                        )
+                    });
+                }
+                Ok(reply)
+            })
+            .await?;
+            let stream = handshake(rec, session, smtp, plain.into_inner()).await?;
+            Conn::new(stream)
+        }
+        TlsMode::Implicit => {
+            let stream = handshake(rec, session, smtp, tcp).await?;
+            let mut conn = Conn::new(stream);
+            banner(rec, &mut conn).await?;
+            conn
+        }
+    };
+    let caps = ehlo(rec, "ehlo_tls", &mut conn, &smtp.ehlo_name, false).await?;
+    auth(rec, &mut conn, &caps, smtp).await?;
+    if let Some(send) = &smtp.send {
+        send_probe(rec, &mut conn, send, &smtp.ehlo_name).await?;
+    }
+    let _ = rec
+        .reply_phase("quit", async {
+            conn.send("QUIT").await?;
+            expect(conn.read_reply().await?, &[221], "QUIT")
+        })
+        .await;
+    Ok(())
+}
+
+async fn banner<S>(rec: &mut Recorder, conn: &mut Conn<S>) -> Result<Reply, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    rec.reply_phase("banner", async {
+        expect(conn.read_reply().await?, &[220], "greeting refused")
+    })
+    .await
+}
+
+async fn ehlo<S>(
+    rec: &mut Recorder,
+    name: &'static str,
+    conn: &mut Conn<S>,
+    ehlo_name: &str,
+    need_starttls: bool,
+) -> Result<Capabilities, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    rec.phase(name, async {
+        conn.send(&format!("EHLO {ehlo_name}")).await?;
+        let reply = expect(conn.read_reply().await?, &[250], "EHLO refused")?;
+        let caps = Capabilities::from_ehlo(&reply);
+        if need_starttls && !caps.starttls {
+            return Err(Failure {
+                reply: Some(reply),
+                ..Failure::new(
+                    Class::StarttlsNotOffered,
+                    "the EHLO reply does not advertise STARTTLS",
+                )
+            });
+        }
+        Ok((caps, Some(reply)))
+    })
+    .await
+}
+
+async fn handshake(
+    rec: &mut Recorder,
+    session: &mut Session,
+    smtp: &SmtpTarget,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, Failure> {
+    let name = smtp.tls_server_name.as_str();
+    let stream = rec
+        .phase("tls", async {
+            // Trust is read here, every run: a changed ca_file needs no
+            // restart, and a broken one is reported in this phase.
+            let setup = |message: String| {
+                Failure::new(
+                    Class::TlsCertificateInvalid,
+                    format!("cannot verify certificates: {message}"),
+                )
+            };
+            let config = tls::client_config(smtp.ca_file.as_deref()).map_err(setup)?;
+            let server_name = tls::server_name(name).map_err(setup)?;
+            let connector = TlsConnector::from(config);
+            let stream = connector.connect(server_name, tcp).await.map_err(|e| {
+                Failure::new(
+                    tls::classify_handshake_error(&e),
+                    format!("TLS handshake with {name} failed: {e}"),
+                )
+            })?;
+            Ok((stream, None))
+        })
+        .await?;
+    let (_, client) = stream.get_ref();
+    let facts = TlsFacts {
+        version: client.protocol_version().map(tls::version_name),
+        certificate_not_after: client
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(tls::not_after),
+    };
+    if let Some(not_after) = facts.certificate_not_after {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let margin = smtp.certificate_expiry_warning.as_secs() as i64;
+        if not_after - now < margin {
+            let when = SystemTime::UNIX_EPOCH + Duration::from_secs(not_after.max(0) as u64);
+            let days = (not_after - now) as f64 / 86_400.0;
+            session.warnings.push(finding_for(
+                Class::TlsCertificateExpiring,
+                format!(
+                    "the certificate of {name} expires in {days:.1} days ({})",
+                    humantime::format_rfc3339_seconds(when)
+                ),
+                Details::default(),
+                Some("tls"),
+            ));
+        }
+    }
+    session.tls = Some(facts);
+    Ok(stream)
+}
+
+/// AUTH with the first configured mechanism the server offers. Defined on
+/// TLS connections only: credentials never go out in the clear.
+async fn auth(
+    rec: &mut Recorder,
+    conn: &mut Conn<TlsStream<TcpStream>>,
+    caps: &Capabilities,
+    smtp: &SmtpTarget,
+) -> Result<Reply, Failure> {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let chosen = smtp.auth_mechanisms.iter().copied().find(|m| {
+        caps.auth
+            .iter()
+            .any(|offered| offered == mechanism_name(*m))
+    });
+    rec.reply_phase("auth", async {
+        let Some(mechanism) = chosen else {
+            let configured: Vec<&str> = smtp.auth_mechanisms.iter().map(|m| mechanism_name(*m)).collect();
+            return Err(Failure::new(
+                Class::SmtpProtocolError,
+                format!(
+                    "the server offers no AUTH mechanism this probe may use (offered: {}; configured: {})",
+                    if caps.auth.is_empty() { "none".to_owned() } else { caps.auth.join(" ") },
+                    configured.join(" ")
+                ),
+            ));
+        };
+        match mechanism {
+            AuthMechanism::Plain => {
+                let line = Secret::new(format!(
+                    "AUTH PLAIN {}",
+                    b64(&format!("\0{}\0{}", smtp.username, smtp.password.expose()))
+                ));
+                conn.send(line.expose()).await?;
+                expect(conn.read_reply().await?, &[235], "AUTH PLAIN refused")
+            }
+            AuthMechanism::Login => {
+                conn.send("AUTH LOGIN").await?;
+                expect(conn.read_reply().await?, &[334], "AUTH LOGIN refused")?;
+                conn.send(&b64(&smtp.username)).await?;
+                expect(conn.read_reply().await?, &[334], "AUTH LOGIN refused the user name")?;
+                let password = Secret::new(b64(smtp.password.expose()));
+                conn.send(password.expose()).await?;
+                expect(conn.read_reply().await?, &[235], "AUTH LOGIN refused")
+            }
+        }
+    })
+    .await
+}
+
+fn mechanism_name(m: AuthMechanism) -> &'static str {
+    match m {
+        AuthMechanism::Plain => "PLAIN",
+        AuthMechanism::Login => "LOGIN",
+    }
+}
+
+/// MAIL, RCPT and DATA with a small probe message.
+async fn send_probe(
+    rec: &mut Recorder,
+    conn: &mut Conn<TlsStream<TcpStream>>,
+    send: &SmtpSend,
+    ehlo_name: &str,
+) -> Result<(), Failure> {
+    rec.reply_phase("mail", async {
+        conn.send(&format!("MAIL FROM:<{}>", send.mail_from))
+            .await?;
+        expect(conn.read_reply().await?, &[250], "MAIL FROM refused")
+    })
+    .await?;
+    rec.reply_phase("rcpt", async {
+        conn.send(&format!("RCPT TO:<{}>", send.rcpt_to)).await?;
+        expect(conn.read_reply().await?, &[250, 251], "RCPT TO refused")
+    })
+    .await?;
+    let message = probe_message(send, ehlo_name, SystemTime::now());
+    rec.reply_phase("data", async {
+        conn.send("DATA").await?;
+        expect(conn.read_reply().await?, &[354], "DATA refused")?;
+        conn.send_raw(message.as_bytes()).await?;
+        expect(conn.read_reply().await?, &[250], "message refused")
+    })
+    .await?;
+    Ok(())
+}
+
+/// The probe message, ending with the terminating dot. Its lines are fixed
+/// text and configured addresses, none starting with a dot.
+fn probe_message(send: &SmtpSend, ehlo_name: &str, now: SystemTime) -> String {
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let id = format!("{secs}.{:016x}", rand::random::<u64>());
+    let host = if ehlo_name.contains(['<', '>', ' ']) || ehlo_name.is_empty() {
+        "ses-probe.invalid"
+    } else {
+        ehlo_name
+    };
+    format!(
+        "From: <{from}>\r\n\
+         To: <{to}>\r\n\
+         Subject: ses-probe SMTP check\r\n\
+         Date: {date}\r\n\
+         Message-ID: <{id}@{host}>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=us-ascii\r\n\
+         Auto-Submitted: auto-generated\r\n\
+         \r\n\
+         Sent by ses-probe to check delivery into Amazon SES over SMTP.\r\n\
+         .\r\n",
+        from = send.mail_from,
+        to = send.rcpt_to,
+        date = rfc5322_date(secs),
+    )
+}
+
+/// `Thu, 27 Nov 2026 10:00:00 +0000` for seconds since the epoch.
+fn rfc5322_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc5322() {
+        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        // 2026-11-27T10:00:00Z, a Friday.
+        assert_eq!(
+            rfc5322_date(1_795_773_600),
+            "Fri, 27 Nov 2026 10:00:00 +0000"
+        );
+        // 2024-02-29T23:59:59Z, a leap day.
+        assert_eq!(
+            rfc5322_date(1_709_251_199),
+            "Thu, 29 Feb 2024 23:59:59 +0000"
+        );
+    }
+
+    #[test]
+    fn probe_message_is_one_terminated_message() {
+        let send = SmtpSend {
+            mail_from: "probe@example.com".into(),
+            rcpt_to: "success@simulator.amazonses.com".into(),
+        };
+        let m = probe_message(&send, "mx.example", SystemTime::UNIX_EPOCH);
+        assert!(m.ends_with("\r\n.\r\n"));
+        assert_eq!(m.matches("\r\n.\r\n").count(), 1);
+        assert!(m.contains("To: <success@simulator.amazonses.com>\r\n"));
+        assert!(m.contains("@mx.example>\r\n"));
+        assert!(!m.replace("\r\n", "").contains(['\r', '\n']));
+    }
+
+    #[test]
+    fn unexpected_replies_are_classified() {
+        let reply = |code, text: &str| Reply {
+            code,
+            lines: vec![text.to_owned()],
+        };
+        let f = Failure::unexpected(reply(535, "Authentication Credentials Invalid"), "AUTH");
+        assert_eq!(f.class, Class::AuthCredentialsInvalid);
+        assert_eq!(f.details.reply_code, Some(535));
+        // A positive reply where another was needed is a protocol error.
+        let f = Failure::unexpected(reply(250, "Ok"), "AUTH");
+        assert_eq!(f.class, Class::SmtpProtocolError);
+        // A server echoing an AUTH payload does not get it into a message.
+        let f = Failure::unexpected(
+            reply(501, "bad: AGFraWFpb3Nmb2RubjdleGFtcGxlAHNlY3JldHBhc3N3b3Jk"),
+            "AUTH",
+        );
+        assert!(!f.message.contains("AGFraWFp"), "{}", f.message);
+    }
 }

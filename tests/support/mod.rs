@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod ca;
 pub mod fake_aws;
+pub mod fake_smtp;
 pub mod http;
 pub mod moto;
 
