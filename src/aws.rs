@@ -487,14 +487,15 @@ pub struct ClockReading {
 }
 
 impl ClockReading {
-    /// Local clock minus server clock (positive: we are ahead). The `Date`
+    /// Server clock minus local clock (positive: the local clock is behind
+    /// AWS). The `Date`
     /// header has one-second resolution and is truncated, so the server's
     /// time is taken as the middle of its second, compared with the middle
     /// of our send and receive instants.
     pub fn skew_seconds(&self) -> Option<f64> {
         let (sent, received, server) = (self.sent?, self.received?, self.server?);
         let local = (epoch_seconds(sent) + epoch_seconds(received)) / 2.0;
-        let skew = local - (server as f64 + 0.5);
+        let skew = (server as f64 + 0.5) - local;
         Some((skew * 10.0).round() / 10.0)
     }
 }
@@ -583,7 +584,7 @@ mod tests {
             status: Some(200),
         };
         // Local midpoint 1000.5, server second 1300 taken as 1300.5.
-        assert_eq!(r.skew_seconds(), Some(-300.0));
+        assert_eq!(r.skew_seconds(), Some(300.0));
         assert_eq!(ClockReading::default().skew_seconds(), None);
     }
 

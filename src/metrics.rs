@@ -306,7 +306,7 @@ impl Families {
             clock_skew: gauge(
                 r,
                 "ses_probe_clock_skew_seconds",
-                "Local clock minus AWS clock.",
+                "AWS clock minus local clock; positive: the local clock is behind.",
                 T,
             ),
             max_24h: gauge(

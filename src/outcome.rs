@@ -255,7 +255,8 @@ pub struct Facts {
     pub identity: Option<IdentityFacts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<AccountFacts>,
-    /// Local clock minus server clock, in seconds (positive: we are ahead).
+    /// AWS clock minus local clock, in seconds (positive: the local clock is
+    /// behind AWS, as in "Signature expired").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_skew_seconds: Option<f64>,
     /// Expiry of temporary credentials, seconds since the Unix epoch.

@@ -209,7 +209,7 @@ fn render_check(out: &mut String, c: &CheckReport) {
     }
     if let Some(skew) = facts.clock_skew_seconds {
         out.push_str(&format!(
-            "    clock skew: {skew:+.1}s (local minus server)\n"
+            "    clock skew: {skew:+.1}s (AWS minus local: positive means this host is behind)\n"
         ));
     }
     if let Some(left) = facts.send_budget_remaining {

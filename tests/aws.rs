@@ -232,7 +232,7 @@ async fn signature_expired_is_clock_skew_with_measured_skew() {
     let o = check_once(&fake, "", CheckKind::Identity).await;
     let f = finding(&o, Class::ClockSkew, Severity::Critical);
     let measured = f.details.clock_skew_seconds.unwrap();
-    assert!((measured + 1200.0).abs() < 2.0, "measured {measured}");
+    assert!((measured - 1200.0).abs() < 2.0, "measured {measured}");
     assert_eq!(o.facts.clock_skew_seconds, Some(measured));
     assert_eq!(f.details.aws_code.as_deref(), Some("SignatureDoesNotMatch"));
 }
@@ -242,9 +242,9 @@ async fn clock_skew_measured_on_success() {
     let fake = FakeAws::start_skewed(300, sts(Reply::sts_identity(USER_ARN, ACCOUNT, "AIDA")));
     let o = check_once(&fake, "", CheckKind::Identity).await;
     assert!(o.success);
-    // Positive means the local clock is ahead; the server is 300 s ahead.
+    // The server is 300 s ahead, so the local clock is 300 s behind.
     let skew = o.facts.clock_skew_seconds.unwrap();
-    assert!((skew + 300.0).abs() <= 2.0, "skew {skew}");
+    assert!((skew - 300.0).abs() <= 2.0, "skew {skew}");
 }
 
 #[tokio::test]
@@ -633,7 +633,7 @@ fn once_clock_skew_300s() {
     let skew = v["targets"][0]["checks"][0]["facts"]["clock_skew_seconds"]
         .as_f64()
         .unwrap();
-    assert!((skew + 300.0).abs() <= 2.0, "skew {skew}");
+    assert!((skew - 300.0).abs() <= 2.0, "skew {skew}");
 }
 
 /// The budget lives in the state directory: a second process sees what the

@@ -629,7 +629,7 @@ mod tests {
 
         let (c, d) = classify_text("An error occurred (SignatureDoesNotMatch) when calling the GetCallerIdentity operation: Signature expired: 20261127T110000Z is now earlier than 20261127T115500Z (20261127T120000Z - 5 min.)", Some(Channel::Sts));
         assert_eq!(c, Class::ClockSkew);
-        assert_eq!(d.clock_skew_seconds, Some(-3600.0));
+        assert_eq!(d.clock_skew_seconds, Some(3600.0));
 
         let (_, d) = classify_text(
             "451 4.4.2 Timeout waiting for data from client.",

@@ -31,7 +31,7 @@ pub struct Details {
     /// Identities SES said were not verified.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<String>,
-    /// Local clock minus server clock, in seconds.
+    /// AWS clock minus local clock, in seconds (positive: local is behind).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_skew_seconds: Option<f64>,
     /// SMTP reply code.
@@ -201,7 +201,7 @@ pub fn enhanced_code(text: &str) -> Option<&str> {
         .map(|m| m.as_str())
 }
 
-/// Local minus server clock from a SigV4 "Signature expired" or
+/// Server minus local clock from a SigV4 "Signature expired" or
 /// "Signature not yet current" message. The server says: request time is
 /// earlier (later) than server time minus (plus) the allowed window, and
 /// usually gives the server time in parentheses.
@@ -220,7 +220,7 @@ pub fn signature_skew(text: &str) -> Option<f64> {
             }
         }
     };
-    Some((request - server) as f64)
+    Some((server - request) as f64)
 }
 
 /// Seconds since the epoch for an `X-Amz-Date` style `YYYYMMDDTHHMMSSZ`.
@@ -352,11 +352,11 @@ mod tests {
     #[test]
     fn skew_from_expired_and_not_yet_current() {
         let t = "Signature expired: 20261127T110000Z is now earlier than 20261127T115500Z (20261127T120000Z - 5 min.)";
-        assert_eq!(signature_skew(t), Some(-3600.0));
+        assert_eq!(signature_skew(t), Some(3600.0));
         let t = "Signature not yet current: 20261127T121000Z is still later than 20261127T120500Z (20261127T120000Z + 5 min.)";
-        assert_eq!(signature_skew(t), Some(600.0));
+        assert_eq!(signature_skew(t), Some(-600.0));
         // Without the parenthesis the bound is server time minus 5 minutes.
         let t = "Signature expired: 20261127T110000Z is now earlier than 20261127T115500Z";
-        assert_eq!(signature_skew(t), Some(-3600.0));
+        assert_eq!(signature_skew(t), Some(3600.0));
     }
 }
