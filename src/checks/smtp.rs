@@ -39,8 +39,10 @@
 //!   that runs out of time is `timeout` with the phase named.
 //! - After a `535`, the local credential findings follow the
 //!   `auth_credentials_invalid` finding: they say why. When AUTH succeeds,
-//!   critical local findings are downgraded to warnings: the server
-//!   accepted the credentials, so they cannot be what stops mail.
+//!   critical local findings are dropped (the server accepted the
+//!   credentials, so they cannot be what stops mail, and they would fire
+//!   class-based alerts); warning-level ones such as a legacy v2 password
+//!   are kept.
 //! - `quit` is polite, not part of the verdict: its failure is recorded in
 //!   the phase but does not fail the check.
 
@@ -103,20 +105,20 @@ pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
         Ok(()) => {
             outcome.success = true;
             outcome.findings = session.warnings;
-            outcome
-                .findings
-                .extend(analysis.findings.into_iter().map(|f| {
-                    if f.severity == Severity::Critical {
-                        let message =
-                            format!("{} (the server accepted the credentials anyway)", f.message);
-                        Finding {
-                            message,
-                            ..f.with_severity(Severity::Warning)
-                        }
-                    } else {
-                        f
-                    }
-                }));
+            // The server accepted the credentials, so a critical local
+            // finding cannot be what stops mail (a relay that is not SES,
+            // say); reporting it would fire class-based alerts for nothing.
+            // Warnings (a legacy v2 password) stay: they still need action.
+            for f in analysis.findings {
+                if f.severity == Severity::Critical {
+                    tracing::debug!(
+                        class = f.class.as_str(),
+                        "local finding contradicted by a successful AUTH"
+                    );
+                } else {
+                    outcome.findings.push(f);
+                }
+            }
         }
         Err(failure) => {
             outcome.success = false;
