@@ -325,3 +325,62 @@ fn systemd_notifications() {
     let _ = child.kill();
     assert!(stopping);
 }
+
+/// A live scrape with every kind of series: the documented contract is
+/// exactly what is served, promtool accepts it, and the values are the
+/// facts the fakes gave.
+#[test]
+fn full_scrape_is_the_documented_contract() {
+    use crate::support::exporter::{full_scrape, metric_names};
+    let text = full_scrape();
+    let served = metric_names(text);
+    let documented = crate::dashboards::documented_metric_names();
+    assert_eq!(served, documented, "docs/metrics.md and /metrics disagree");
+    crate::support::promtool_check_metrics(text);
+
+    let v = |series: &str| metric(text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+    for check in ["smtp", "identity", "account", "send"] {
+        assert_eq!(
+            v(&format!(
+                r#"ses_probe_success{{check="{check}",target="full"}}"#
+            )),
+            1.0,
+            "{check}"
+        );
+    }
+    assert_eq!(
+        v(r#"ses_probe_smtp_reply_code{phase="auth",target="full"}"#),
+        235.0
+    );
+    assert_eq!(
+        v(
+            r#"ses_probe_identity_info{account="123456789012",arn="arn:aws:sts::123456789012:assumed-role/mailer/probe",principal_type="assumed_role",target="full"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(r#"ses_probe_finding{check="account",class="sandbox",severity="warning",target="full"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"ses_probe_account_production_access{target="full"}"#),
+        0.0
+    );
+    assert_eq!(
+        v(r#"ses_probe_account_enforcement_status{status="HEALTHY",target="full"}"#),
+        1.0
+    );
+    assert_eq!(v(r#"ses_probe_send_budget_remaining{target="full"}"#), 23.0);
+    let skew = v(r#"ses_probe_clock_skew_seconds{target="full"}"#);
+    assert!((skew - 42.0).abs() <= 2.0, "skew {skew}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let expiry = v(r#"ses_probe_credentials_expiry_timestamp_seconds{target="full"}"#);
+    assert!(
+        (expiry - now - 6.0 * 3600.0).abs() < 120.0,
+        "expiry {expiry}"
+    );
+    assert!(v(r#"ses_probe_tls_certificate_expiry_timestamp_seconds{target="full"}"#) > now);
+}

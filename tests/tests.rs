@@ -9,6 +9,6 @@ mod support;
 mod aws;
 mod cli;
 mod daemon;
-mod dashboards;
+pub mod dashboards;
 mod smtp;
 mod systemd_unit;

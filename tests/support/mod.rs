@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ca;
+pub mod exporter;
 pub mod fake_aws;
 pub mod fake_smtp;
 pub mod http;

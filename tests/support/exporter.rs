@@ -1,0 +1,149 @@
+//! A real exporter scrape with every series the metric contract defines.
+//!
+//! The `ses-probe run` binary probes one target against the fake SES SMTP
+//! server (STARTTLS with the test CA: TLS facts, reply codes, phases) and the
+//! fake AWS endpoint (temporary credentials from a `credential_process`
+//! profile, so there is an expiry; a sandboxed account, so there is a
+//! finding; a `Date` header 42 s ahead, so there is a skew; a successful
+//! send, so there is a budget). The scrape is taken once per test run and
+//! shared: the dashboard, alert and docs tests compare against it instead of
+//! a hard-coded list of names.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ses_probe::credentials::{derive_smtp_password_v4, Secret};
+
+use super::ca;
+use super::fake_aws::{FakeAws, Recorded, Reply};
+use super::fake_smtp::{FakeSmtp, Script};
+use super::http::{get, metric, wait_for};
+use super::write_file;
+
+const USER: &str = "AKIAIOSFODNN7EXAMPLE";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// The shared full scrape.
+pub fn full_scrape() -> &'static str {
+    static SCRAPE: OnceLock<String> = OnceLock::new();
+    SCRAPE.get_or_init(take_full_scrape)
+}
+
+/// The metric names in an exposition (from its `# TYPE` lines).
+pub fn metric_names(exposition: &str) -> BTreeSet<String> {
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn take_full_scrape() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let password = derive_smtp_password_v4(&Secret::new(SECRET), "us-east-1");
+    let smtp = FakeSmtp::start(Script::ses(
+        ca::trusted().leaf(&["localhost"]),
+        USER,
+        password.expose(),
+    ));
+    let aws = FakeAws::start_skewed(42, |r: &Recorded| match r.op() {
+        "GetCallerIdentity" => Reply::sts_identity(
+            "arn:aws:sts::123456789012:assumed-role/mailer/probe",
+            "123456789012",
+            "AROAEXAMPLE:probe",
+        ),
+        "GetAccount" => Reply::account(false, true, "HEALTHY", 200.0, 10.0),
+        "SendEmail" => Reply::sent(),
+        _ => Reply::not_found(),
+    });
+    let expiry = std::time::SystemTime::now() + Duration::from_secs(6 * 3600);
+    let creds = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": "ASIAIOSFODNN7EXAMPLE",
+        "SecretAccessKey": SECRET,
+        "SessionToken": "FwoGZXIvYXdzEXAMPLETOKEN",
+        "Expiration": aws_smithy_types::DateTime::from(expiry)
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap(),
+    });
+    let creds_file = write_file(dir.path(), "creds.json", &creds.to_string());
+    let aws_config = write_file(
+        dir.path(),
+        "aws-config",
+        &format!(
+            "[profile probe]\ncredential_process = cat {}\n",
+            creds_file.display()
+        ),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = write_file(
+        dir.path(),
+        "ses-probe.toml",
+        &format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+state_directory = "{state}"
+[[target]]
+name = "full"
+region = "us-east-1"
+[target.smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls_server_name = "localhost"
+ca_file = "{ca}"
+username = "{USER}"
+password = {{ env = "SMTP_PASSWORD" }}
+timeout = "5s"
+[target.api]
+profile = "probe"
+endpoint_url = "{aws}"
+sts_endpoint_url = "{aws}"
+timeout = "5s"
+[target.api.send]
+from = "probe@example.com"
+"#,
+            state = dir.path().display(),
+            smtp = smtp.port,
+            ca = ca::trusted().write_pem(dir.path()).display(),
+            aws = aws.url,
+        ),
+    );
+    let mut child = Command::new(super::bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env_clear()
+        .env("HOME", "/nonexistent")
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SMTP_PASSWORD", password.expose())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Every check has run once when all four runs counters are there.
+    let scrape = wait_for(Duration::from_secs(30), || {
+        let Ok(_) = std::net::TcpStream::connect(addr) else {
+            return None;
+        };
+        let text = get(addr, "/metrics").body;
+        let done = ["smtp", "identity", "account", "send"].iter().all(|c| {
+            metric(
+                &text,
+                &format!(r#"ses_probe_runs_total{{check="{c}",target="full"}}"#),
+            )
+            .is_some()
+        });
+        done.then_some(text)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    scrape.unwrap_or_else(|| panic!("the exporter did not run every check within 30 s"))
+}
