@@ -384,3 +384,174 @@ fn full_scrape_is_the_documented_contract() {
     );
     assert!(v(r#"ses_probe_tls_certificate_expiry_timestamp_seconds{target="full"}"#) > now);
 }
+
+/// A healthy target beside a failing one; the failing one recovers and its
+/// finding flips to 0 (kept, not dropped, so alerts resolve at once).
+#[test]
+fn healthy_failing_and_recovering_targets() {
+    use crate::support::fake_aws::{FakeAws, Recorded, Reply};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let broken = Arc::new(AtomicBool::new(true));
+    let flag = broken.clone();
+    let aws = FakeAws::start(move |r: &Recorded| {
+        let bad_key = r
+            .header("authorization")
+            .is_some_and(|a| a.contains("AKIABROKENKEY0000000"));
+        match r.op() {
+            "GetCallerIdentity" if bad_key && flag.load(Ordering::SeqCst) => Reply::sts_error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            ),
+            "GetCallerIdentity" => Reply::sts_identity(
+                "arn:aws:iam::123456789012:user/mailer",
+                "123456789012",
+                "AIDAEXAMPLE",
+            ),
+            _ => Reply::not_found(),
+        }
+    });
+    let api_target = |name: &str, key: &str| {
+        format!(
+            r#"
+[[target]]
+name = "{name}"
+region = "us-east-1"
+[target.api]
+access_key_id = "{key}"
+secret_access_key = {{ value = "{SECRET_KEY}" }}
+sts_endpoint_url = "{url}"
+account = false
+identity_interval = "1s"
+timeout = "5s"
+"#,
+            url = aws.url
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &(api_target("healthy", "AKIAIOSFODNN7EXAMPLE")
+            + &api_target("failing", "AKIABROKENKEY0000000")),
+    );
+    let d = Daemon::start(&cfg);
+    let finding = r#"ses_probe_finding{check="identity",class="invalid_access_key",severity="critical",target="failing"}"#;
+    d.wait_metric(finding, Duration::from_secs(10), |v| v == 1.0);
+    let text = d.metrics();
+    assert_eq!(
+        metric(
+            &text,
+            r#"ses_probe_success{check="identity",target="healthy"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"ses_probe_success{check="identity",target="failing"}"#
+        ),
+        Some(0.0)
+    );
+    assert!(text.contains(r#"ses_probe_identity_info{account="123456789012",arn="arn:aws:iam::123456789012:user/mailer",principal_type="iam_user",target="healthy"} 1"#));
+    assert_eq!(
+        metric(
+            &text,
+            r#"ses_probe_last_success_timestamp_seconds{check="identity",target="failing"}"#
+        ),
+        None
+    );
+
+    broken.store(false, Ordering::SeqCst);
+    d.wait_metric(finding, Duration::from_secs(10), |v| v == 0.0);
+    let text = d.metrics();
+    assert_eq!(
+        metric(
+            &text,
+            r#"ses_probe_success{check="identity",target="failing"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, r#"ses_probe_findings_total{check="identity",class="invalid_access_key",target="failing"}"#).map(|v| v >= 1.0), Some(true));
+}
+
+/// A target whose endpoint accepts TCP and never speaks holds only its own
+/// check: the other target keeps its pace and scrapes stay fast.
+#[test]
+fn hanging_target_delays_nothing_else() {
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    // Accept and hold every connection, silently, for the test's lifetime.
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    hang.set_nonblocking(true).unwrap();
+    let acceptor = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < end {
+            match hang.accept() {
+                Ok((s, _)) => keep.lock().unwrap().push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let hanging = format!(
+        r#"
+[[target]]
+name = "hanging"
+region = "eu-west-1"
+[target.smtp]
+host = "127.0.0.1"
+port = {hang_port}
+username = "AKIAIOSFODNN7EXAMPLE"
+password = "BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2"
+timeout = "8s"
+interval = "60s"
+"#
+    );
+    let d = Daemon::start(&config(
+        dir.path(),
+        &(hanging + &local_target("quick", "1s")),
+    ));
+    let runs = r#"ses_probe_runs_total{check="smtp",target="quick"}"#;
+    d.wait_metric(runs, Duration::from_secs(5), |v| v >= 1.0);
+    // The hanging check is now stuck in its banner phase.
+    assert!(wait_for(Duration::from_secs(5), || (!held
+        .lock()
+        .unwrap()
+        .is_empty())
+    .then_some(()))
+    .is_some());
+    let first = metric(&d.metrics(), runs).unwrap();
+    let mut slowest = Duration::ZERO;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(3500) {
+        let t = Instant::now();
+        let r = get(d.addr, "/metrics");
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(r.status, 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = d.metrics();
+    let after = metric(&text, runs).unwrap();
+    assert!(
+        after - first >= 2.0,
+        "quick ran {} times in 3.5 s beside the hanging target",
+        after - first
+    );
+    assert!(
+        slowest < Duration::from_millis(100),
+        "a scrape took {slowest:?}"
+    );
+    // The hanging target has not produced a result yet: its check is in flight.
+    assert_eq!(
+        metric(
+            &text,
+            r#"ses_probe_runs_total{check="smtp",target="hanging"}"#
+        ),
+        None
+    );
+    drop(d);
+    drop(held);
+    let _ = acceptor;
+}
