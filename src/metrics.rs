@@ -41,6 +41,9 @@ struct CheckState {
     /// Every (class, severity) ever reported, so cleared ones show 0.
     seen: BTreeSet<(Class, Severity)>,
     last_success: Option<SystemTime>,
+    /// Last time the scheduler ran the check, skipped runs included: a
+    /// send check resting on a spent budget is still being run.
+    last_attempt: Option<SystemTime>,
     budget_remaining: Option<u32>,
 }
 
@@ -98,6 +101,7 @@ impl Metrics {
         if outcome.facts.send_budget_remaining.is_some() {
             cs.budget_remaining = outcome.facts.send_budget_remaining;
         }
+        cs.last_attempt = Some(outcome.finished);
         if outcome.facts.skipped {
             return;
         }
@@ -379,8 +383,11 @@ impl Families {
                 .with_label_values(&[target])
                 .set(f64::from(left));
         }
-        let Some(o) = &cs.latest else { return };
         let tc = [target, c];
+        if let Some(t) = cs.last_attempt {
+            self.last_run.with_label_values(&tc).set(secs(t));
+        }
+        let Some(o) = &cs.latest else { return };
         self.success
             .with_label_values(&tc)
             .set(if o.success { 1.0 } else { 0.0 });
@@ -388,7 +395,6 @@ impl Families {
             .with_label_values(&tc)
             .set(o.duration.as_secs_f64());
         self.runs_total.with_label_values(&tc).inc_by(cs.runs);
-        self.last_run.with_label_values(&tc).set(secs(o.finished));
         if let Some(t) = cs.last_success {
             self.last_success.with_label_values(&tc).set(secs(t));
         }
@@ -552,6 +558,8 @@ mod tests {
         m.record("a", &o);
         let text = m.render();
         assert!(text.contains(r#"ses_probe_send_budget_remaining{target="a"} 0"#));
+        assert!(text.contains(r#"ses_probe_last_run_timestamp_seconds{check="send",target="a"}"#));
         assert!(!text.contains("ses_probe_runs_total{"));
+        assert!(!text.contains("ses_probe_success{"));
     }
 }

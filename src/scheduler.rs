@@ -30,6 +30,19 @@ pub fn check_deadline(target: &Target, check: CheckKind) -> Duration {
 
 /// Run one check under its outer deadline.
 pub async fn run_check(target: &Target, check: CheckKind, ctx: &Context) -> Outcome {
+    let outcome = run_check_bounded(target, check, ctx).await;
+    tracing::info!(
+        target = %target.name,
+        check = %check,
+        status = outcome.status().as_str(),
+        class = outcome.primary_finding().map(|f| f.class.as_str()).unwrap_or("ok"),
+        seconds = outcome.duration.as_secs_f64(),
+        "check finished"
+    );
+    outcome
+}
+
+async fn run_check_bounded(target: &Target, check: CheckKind, ctx: &Context) -> Outcome {
     let deadline = check_deadline(target, check);
     match tokio::time::timeout(deadline, checks::run(target, check, ctx)).await {
         Ok(outcome) => outcome,
@@ -156,14 +169,6 @@ impl Scheduler {
                         let _permit = permits.acquire().await;
                         run_check(&target_c, check, &ctx).await
                     };
-                    tracing::info!(
-                        target = %target_c.name,
-                        check = %check,
-                        status = outcome.status().as_str(),
-                        class = outcome.primary_finding().map(|f| f.class.as_str()).unwrap_or("ok"),
-                        seconds = outcome.duration.as_secs_f64(),
-                        "check finished"
-                    );
                     sink(&target_c, &outcome);
                     tokio::time::sleep(next_delay(interval)).await;
                 }

@@ -360,3 +360,56 @@ fn group_readable_secret_file_is_warned_about() {
     let r = run(&["check-config", "--config", p], &[], None);
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
+
+/// Logs go to stderr: without timestamps under journald (which adds its
+/// own), as JSON objects with `--log-format json`.
+#[test]
+fn log_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "c.toml",
+        &format!("[[target]]\nname = \"r\"\nregion = \"us-east-1\"\n[target.smtp]\nhost = \"127.0.0.1\"\nport = 9\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = {{ env = \"PW\" }}\n"),
+    );
+    let p = cfg.to_str().unwrap();
+    let args = ["--once", "--config", p, "--log-level", "info"];
+    let plain = run(&args, &[("PW", SECRET_KEY)], None);
+    let line = plain
+        .stderr
+        .lines()
+        .find(|l| l.contains("check finished"))
+        .expect("a log line");
+    assert!(line.starts_with("20"), "expected a timestamp: {line}");
+    let journal = run(
+        &args,
+        &[("PW", SECRET_KEY), ("JOURNAL_STREAM", "8:1234")],
+        None,
+    );
+    let line = journal
+        .stderr
+        .lines()
+        .find(|l| l.contains("check finished"))
+        .expect("a log line");
+    assert!(
+        line.starts_with(" INFO") || line.starts_with("INFO"),
+        "no timestamp under journald: {line}"
+    );
+    assert!(
+        line.contains("class=\"smtp_password_is_secret_key\""),
+        "{line}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.extend(["--log-format", "json"]);
+    let json = run(&json_args, &[("PW", SECRET_KEY)], None);
+    let line = json
+        .stderr
+        .lines()
+        .find(|l| l.contains("check finished"))
+        .expect("a log line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["fields"]["class"], "smtp_password_is_secret_key");
+    for out in [&plain, &journal, &json] {
+        assert!(!out.stderr.contains(SECRET_KEY) && !out.stdout.contains(SECRET_KEY));
+    }
+}

@@ -555,3 +555,30 @@ interval = "60s"
     drop(held);
     let _ = acceptor;
 }
+
+/// A client that never finishes its request head is cut off after the
+/// header timeout, and does not hold up anyone else's scrape meanwhile.
+#[test]
+fn slow_clients_time_out() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config(dir.path(), &local_target("relay", "60s")));
+    let mut slow = std::net::TcpStream::connect(d.addr).unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let start = Instant::now();
+    assert_eq!(get(d.addr, "/healthz").status, 200);
+    let mut buf = [0u8; 512];
+    let closed = match slow.read(&mut buf) {
+        Ok(n) => n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    let waited = start.elapsed();
+    assert!(closed, "the slow connection was not closed");
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(8),
+        "closed after {waited:?}"
+    );
+}
