@@ -369,7 +369,7 @@ fn log_formats() {
     let cfg = write_file(
         dir.path(),
         "c.toml",
-        &format!("[[target]]\nname = \"r\"\nregion = \"us-east-1\"\n[target.smtp]\nhost = \"127.0.0.1\"\nport = 9\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = {{ env = \"PW\" }}\n"),
+        "[[target]]\nname = \"r\"\nregion = \"us-east-1\"\n[target.smtp]\nhost = \"127.0.0.1\"\nport = 9\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = { env = \"PW\" }\n",
     );
     let p = cfg.to_str().unwrap();
     let args = ["--once", "--config", p, "--log-level", "info"];
