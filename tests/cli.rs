@@ -413,3 +413,47 @@ fn log_formats() {
         assert!(!out.stderr.contains(SECRET_KEY) && !out.stdout.contains(SECRET_KEY));
     }
 }
+
+/// No config file: one `default` target from the environment, as a
+/// newcomer on a mail host would expect.
+#[test]
+fn once_without_config_uses_the_environment() {
+    if std::path::Path::new(ses_probe::config::DEFAULT_CONFIG_PATH).exists() {
+        // A real installation: the file would take precedence.
+        panic!(
+            "{} exists on this machine; this test needs it absent",
+            ses_probe::config::DEFAULT_CONFIG_PATH
+        );
+    }
+    let r = run(
+        &["--once", "-o", "json"],
+        &[
+            ("AWS_REGION", "eu-west-1"),
+            ("SES_SMTP_USERNAME", "AKIAIOSFODNN7EXAMPLE"),
+            ("SES_SMTP_PASSWORD", SECRET_KEY),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let t = &v["targets"][0];
+    assert_eq!(
+        (t["name"].as_str(), t["region"].as_str()),
+        (Some("default"), Some("eu-west-1"))
+    );
+    let class = |check: &str| {
+        t["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == check)
+            .map(|c| c["findings"][0]["class"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(
+        class("smtp").as_deref(),
+        Some("smtp_password_is_secret_key")
+    );
+    // No credentials anywhere (HOME is empty, IMDS is off in the test env).
+    assert_eq!(class("identity").as_deref(), Some("no_credentials"));
+    assert_eq!(class("account").as_deref(), Some("no_credentials"));
+}
