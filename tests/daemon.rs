@@ -438,14 +438,12 @@ timeout = "5s"
     let d = Daemon::start(&cfg);
     let finding = r#"ses_probe_finding{check="identity",class="invalid_access_key",severity="critical",target="failing"}"#;
     d.wait_metric(finding, Duration::from_secs(10), |v| v == 1.0);
-    let text = d.metrics();
-    assert_eq!(
-        metric(
-            &text,
-            r#"ses_probe_success{check="identity",target="healthy"}"#
-        ),
-        Some(1.0)
+    d.wait_metric(
+        r#"ses_probe_success{check="identity",target="healthy"}"#,
+        Duration::from_secs(10),
+        |v| v == 1.0,
     );
+    let text = d.metrics();
     assert_eq!(
         metric(
             &text,
