@@ -918,6 +918,32 @@ impl Validator<'_> {
             .secret_access_key
             .as_ref()
             .and_then(|spec| self.secret(&key(base, "secret_access_key"), spec));
+        // Values that end up on the SMTP wire: a CR or LF in them would let
+        // the config inject commands, so they are refused here.
+        for (k, v) in [
+            ("host", Some(&host)),
+            ("tls_server_name", s.tls_server_name.as_ref()),
+            ("ehlo_name", s.ehlo_name.as_ref()),
+        ] {
+            if let Some(v) = v {
+                if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    self.error(
+                        &key(base, k),
+                        format!("`{}` is not a host name", v.escape_debug()),
+                    );
+                }
+            }
+        }
+        for (k, v) in [("mail_from", &s.mail_from), ("rcpt_to", &s.rcpt_to)] {
+            if let Some(v) = v {
+                if !valid_address(v) {
+                    self.error(
+                        &key(base, k),
+                        format!("`{}` is not an e-mail address", v.escape_debug()),
+                    );
+                }
+            }
+        }
         let send = match (s.send.unwrap_or(false), &s.mail_from) {
             (false, _) => None,
             (true, None) => {
@@ -1073,6 +1099,16 @@ impl Validator<'_> {
         let send = a.send.as_ref().and_then(|s| {
             let sbase = key(base, "send");
             let interval = self.duration(&sbase, "interval", &s.interval, DEFAULT_SEND_INTERVAL);
+            for (k, v) in [("from", &s.from), ("to", &s.to)] {
+                if let Some(v) = v {
+                    if !valid_address(v) {
+                        self.error(
+                            &key(&sbase, k),
+                            format!("`{}` is not an e-mail address", v.escape_debug()),
+                        );
+                    }
+                }
+            }
             let Some(from) = s.from.clone() else {
                 self.error(
                     &key(&sbase, "from"),
@@ -1121,6 +1157,19 @@ impl Validator<'_> {
             send,
         })
     }
+}
+
+/// An address fit for MAIL FROM / RCPT TO: one `@`, no spaces, no control
+/// characters, no angle brackets.
+fn valid_address(a: &str) -> bool {
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
 }
 
 /// `email-smtp.<region>.amazonaws.com`.
@@ -1423,6 +1472,20 @@ interval = \"every minute\"
             )),
             "{lines:#?}"
         );
+    }
+
+    #[test]
+    fn wire_values_cannot_inject_commands() {
+        let text = "[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = { env = \"SMTP_PW\" }\nehlo_name = \"a\\r\\nRSET\"\nsend = true\nmail_from = \"probe@example.com>\\r\\nDATA\"\n";
+        let err = parse(text, "t.toml", &env()).unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec!["target[0].smtp.ehlo_name", "target[0].smtp.mail_from"],
+            "{err}"
+        );
+        assert!(valid_address("success@simulator.amazonses.com"));
+        assert!(!valid_address("no-at-sign"));
     }
 
     #[test]
