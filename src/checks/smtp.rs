@@ -396,7 +396,7 @@ async fn probe(
     let caps = ehlo(rec, "ehlo_tls", &mut conn, &smtp.ehlo_name, false).await?;
     auth(rec, &mut conn, &caps, smtp).await?;
     if let Some(send) = &smtp.send {
-        send_probe(rec, &mut conn, send, &smtp.ehlo_name).await?;
+        send_probe(rec, &mut conn, send).await?;
     }
     let _ = rec
         .reply_phase("quit", async {
@@ -567,9 +567,11 @@ async fn send_probe(
     rec: &mut Recorder,
     conn: &mut Conn<TlsStream<TcpStream>>,
     send: &SmtpSend,
-    ehlo_name: &str,
 ) -> Result<(), Failure> {
+    let mut message = Vec::new();
     rec.reply_phase("mail", async {
+        // Composed first: an address lettre refuses never reaches MAIL.
+        message = probe_message(send)?;
         conn.send(&format!("MAIL FROM:<{}>", send.mail_from))
             .await?;
         expect(conn.read_reply().await?, &[250], "MAIL FROM refused")
@@ -580,76 +582,68 @@ async fn send_probe(
         expect(conn.read_reply().await?, &[250, 251], "RCPT TO refused")
     })
     .await?;
-    let message = probe_message(send, ehlo_name, SystemTime::now());
     rec.reply_phase("data", async {
         conn.send("DATA").await?;
         expect(conn.read_reply().await?, &[354], "DATA refused")?;
-        conn.send_raw(message.as_bytes()).await?;
+        conn.send_raw(&message).await?;
         expect(conn.read_reply().await?, &[250], "message refused")
     })
     .await?;
     Ok(())
 }
 
-/// The probe message, ending with the terminating dot. Its lines are fixed
-/// text and configured addresses, none starting with a dot.
-fn probe_message(send: &SmtpSend, ehlo_name: &str, now: SystemTime) -> String {
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let id = format!("{secs}.{:016x}", rand::random::<u64>());
-    let host = if ehlo_name.contains(['<', '>', ' ']) || ehlo_name.is_empty() {
-        "ses-probe.invalid"
-    } else {
-        ehlo_name
+/// The probe message as DATA sends it: composed by lettre's message builder
+/// (Date, Message-ID, MIME headers, body encoding), dot-stuffed, ending
+/// with the terminating dot. An address lettre cannot parse is refused
+/// here, before the session goes further.
+fn probe_message(send: &SmtpSend) -> Result<Vec<u8>, Failure> {
+    use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+    use lettre::message::{Mailbox, Message};
+    let mailbox = |key: &str, address: &str| {
+        address.parse::<Mailbox>().map_err(|e| {
+            Failure::new(
+                Class::AddressSyntaxInvalid,
+                format!(
+                    "{key} `{}` is not a valid address: {e}",
+                    address.escape_debug()
+                ),
+            )
+        })
     };
-    format!(
-        "From: <{from}>\r\n\
-         To: <{to}>\r\n\
-         Subject: ses-probe SMTP check\r\n\
-         Date: {date}\r\n\
-         Message-ID: <{id}@{host}>\r\n\
-         MIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=us-ascii\r\n\
-         Auto-Submitted: auto-generated\r\n\
-         \r\n\
-         Sent by ses-probe to check delivery into Amazon SES over SMTP.\r\n\
-         .\r\n",
-        from = send.mail_from,
-        to = send.rcpt_to,
-        date = rfc5322_date(secs),
-    )
+    let message = Message::builder()
+        .from(mailbox("mail_from", &send.mail_from)?)
+        .to(mailbox("rcpt_to", &send.rcpt_to)?)
+        .subject("ses-probe SMTP check")
+        .message_id(None)
+        .header(ContentType::TEXT_PLAIN)
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_owned(),
+        ))
+        .body(String::from(
+            "Sent by ses-probe to check delivery into Amazon SES over SMTP.\r\n",
+        ))
+        .map_err(|e| Failure::new(Class::MessageMalformed, format!("probe message: {e}")))?;
+    Ok(dot_stuff(&message.formatted()))
 }
 
-/// `Thu, 27 Nov 2026 10:00:00 +0000` for seconds since the epoch.
-fn rfc5322_date(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        DAYS[(days % 7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// RFC 5321 transparency: a line starting with `.` gets another, and the
+/// data ends with `CRLF . CRLF`.
+fn dot_stuff(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    let mut line_start = true;
+    for &b in data {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
 }
 
 #[cfg(test)]
@@ -657,32 +651,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_are_rfc5322() {
-        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        // 2026-11-27T10:00:00Z, a Friday.
-        assert_eq!(
-            rfc5322_date(1_795_773_600),
-            "Fri, 27 Nov 2026 10:00:00 +0000"
-        );
-        // 2024-02-29T23:59:59Z, a leap day.
-        assert_eq!(
-            rfc5322_date(1_709_251_199),
-            "Thu, 29 Feb 2024 23:59:59 +0000"
-        );
-    }
-
-    #[test]
     fn probe_message_is_one_terminated_message() {
         let send = SmtpSend {
             mail_from: "probe@example.com".into(),
             rcpt_to: "success@simulator.amazonses.com".into(),
         };
-        let m = probe_message(&send, "mx.example", SystemTime::UNIX_EPOCH);
+        let m = String::from_utf8(probe_message(&send).unwrap()).unwrap();
         assert!(m.ends_with("\r\n.\r\n"));
         assert_eq!(m.matches("\r\n.\r\n").count(), 1);
-        assert!(m.contains("To: <success@simulator.amazonses.com>\r\n"));
-        assert!(m.contains("@mx.example>\r\n"));
+        for header in [
+            "From: probe@example.com\r\n",
+            "To: success@simulator.amazonses.com\r\n",
+            "Date: ",
+            "Message-ID: <",
+            "Auto-Submitted: auto-generated\r\n",
+        ] {
+            assert!(m.contains(header), "{header:?} missing in {m}");
+        }
         assert!(!m.replace("\r\n", "").contains(['\r', '\n']));
+        let bad = SmtpSend {
+            mail_from: "not an address".into(),
+            rcpt_to: "success@simulator.amazonses.com".into(),
+        };
+        assert_eq!(
+            probe_message(&bad).unwrap_err().class,
+            Class::AddressSyntaxInvalid
+        );
+    }
+
+    #[test]
+    fn dot_stuffing() {
+        assert_eq!(dot_stuff(b"a\r\n.b\r\n"), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(dot_stuff(b".x"), b"..x\r\n.\r\n");
     }
 
     #[test]
