@@ -68,6 +68,11 @@ impl Opts {
         self
     }
 
+    fn port_for(mut self, port: u16) -> Opts {
+        self.port = port;
+        self
+    }
+
     fn password(mut self, pw: &str) -> Opts {
         self.password = pw.to_owned();
         self
@@ -885,4 +890,46 @@ async fn unusable_ca_file_is_reported_in_phase_tls() {
         "{o:#?}"
     );
     no_auth_sent(&server);
+}
+
+/// When the server accepts the credentials, critical local findings are
+/// contradicted and dropped (they would fire alerts for nothing); a legacy
+/// v2 password is still reported as a warning.
+#[tokio::test]
+async fn accepted_auth_keeps_warnings_and_drops_contradicted_findings() {
+    use ses_probe::credentials::derive_smtp_password_v2;
+    let v2 = derive_smtp_password_v2(&Secret::new(SECRET_KEY))
+        .expose()
+        .to_owned();
+    let server = fake(Script::ses(localhost(), USER, &v2));
+    let o = check(&Opts::new(server.port).password(&v2)).await;
+    assert!(o.success, "{o:#?}");
+    assert_eq!(o.status(), Status::Warning);
+    let classes: Vec<Class> = o.findings.iter().map(|f| f.class).collect();
+    assert_eq!(classes, vec![Class::SmtpPasswordLegacyV2]);
+
+    // A password made for another region, which this (non-SES) server
+    // accepts anyway: the local wrong-region finding is not reported.
+    let other = derive_smtp_password_v4(&Secret::new(SECRET_KEY), "eu-west-1")
+        .expose()
+        .to_owned();
+    let server = fake(Script::ses(localhost(), USER, &other));
+    let opts = Opts::new(server.port).password(&other).extra(&format!(
+        "secret_access_key = {{ value = \"{SECRET_KEY}\" }}"
+    ));
+    let o = check(&opts).await;
+    assert!(o.success, "{o:#?}");
+    assert!(o.findings.is_empty(), "{:#?}", o.findings);
+    // The same password rejected with 535: now the finding explains it.
+    let server = fake(Script::ses(localhost(), USER, &password()));
+    let o = check(&opts.port_for(server.port)).await;
+    assert!(!o.success);
+    let classes: Vec<Class> = o.findings.iter().map(|f| f.class).collect();
+    assert_eq!(
+        classes,
+        vec![
+            Class::AuthCredentialsInvalid,
+            Class::SmtpPasswordWrongRegion
+        ]
+    );
 }
