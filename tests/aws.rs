@@ -903,3 +903,45 @@ async fn moto_enforced_auth_failures() {
         assert_eq!(f.details.phase.as_deref(), Some("SendEmail"));
     }
 }
+
+/// An endpoint that accepts the connection and never answers: the call is
+/// cut off at the configured timeout and reported as `timeout` in its
+/// phase, not left hanging.
+#[tokio::test]
+async fn silent_endpoint_times_out_in_its_phase() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Hold every accepted connection open, silently, for at most 20 s.
+    let holder = std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let mut held = Vec::new();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < end && held.len() < 4 {
+            match listener.accept() {
+                Ok((s, _)) => held.push(s),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[[target]]\nname = \"silent\"\nregion = \"us-east-1\"\n[target.api]\naccess_key_id = \"{KEY_ID}\"\nsecret_access_key = {{ value = \"{SECRET}\" }}\nsts_endpoint_url = \"http://127.0.0.1:{port}\"\ntimeout = \"1s\"\n"
+    );
+    let plan = config::parse(
+        &text,
+        "t.toml",
+        &Env::from_pairs::<[(&str, &str); 0], _, _>([]),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let o = check(&plan.targets[0], CheckKind::Identity, dir.path()).await;
+    let took = start.elapsed();
+    let f = finding(&o, Class::Timeout, Severity::Critical);
+    assert_eq!(f.details.phase.as_deref(), Some("GetCallerIdentity"));
+    assert!(
+        took < std::time::Duration::from_millis(1500),
+        "took {took:?}"
+    );
+    drop(holder);
+}
