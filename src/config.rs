@@ -1525,6 +1525,36 @@ interval = \"every minute\"
     }
 
     #[test]
+    fn sasl_passwd_source_in_a_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("sasl_passwd");
+        std::fs::write(
+            &f,
+            "[email-smtp.eu-west-1.amazonaws.com]:587 AKIAIOSFODNN7EXAMPLE:BMXh0000\n",
+        )
+        .unwrap();
+        let text = |port: u16| {
+            format!(
+                "[[target]]\nname = \"x\"\nregion = \"eu-west-1\"\n[target.smtp]\nport = {port}\nsasl_passwd = \"{}\"\n",
+                f.display()
+            )
+        };
+        let plan = parse(&text(587), "t.toml", &env()).unwrap();
+        let smtp = plan.targets[0].smtp.as_ref().unwrap();
+        assert_eq!(smtp.username, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(smtp.password.expose(), "BMXh0000");
+        // Another port is another relay to Postfix: no entry, a located error.
+        let err = parse(&text(2587), "t.toml", &env()).unwrap_err();
+        assert_eq!(err.issues[0].line, Some(6), "{err}");
+        assert!(
+            err.issues[0]
+                .message
+                .contains("[email-smtp.eu-west-1.amazonaws.com]:2587"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secret_files_and_permissions() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();

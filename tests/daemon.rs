@@ -580,3 +580,56 @@ fn slow_clients_time_out() {
         "closed after {waited:?}"
     );
 }
+
+/// `server.concurrency` bounds how many checks run at once: two checks
+/// that each wait out a 1 s timeout take ~2 s with one slot, ~1 s with two.
+#[test]
+fn concurrency_limit_is_enforced() {
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hang.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    hang.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            match hang.accept() {
+                Ok((s, _)) => keep.lock().unwrap().push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    let target = |name: &str| {
+        format!(
+            "[[target]]\nname = \"{name}\"\nregion = \"eu-west-1\"\n[target.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = \"BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2\"\ntimeout = \"1s\"\n"
+        )
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let time_with = |slots: usize| {
+        let text = format!(
+            "[server]\nconcurrency = {slots}\n{}{}",
+            target("a"),
+            target("b")
+        );
+        let env = ses_probe::config::Env::from_pairs::<[(&str, &str); 0], _, _>([]);
+        let plan = ses_probe::config::parse(&text, "c.toml", &env).unwrap();
+        let start = Instant::now();
+        let results = rt.block_on(ses_probe::scheduler::run_once(&plan));
+        for (t, outcomes) in &results {
+            assert_eq!(
+                outcomes[0].primary_finding().unwrap().class.as_str(),
+                "timeout",
+                "{}",
+                t.name
+            );
+        }
+        start.elapsed()
+    };
+    let one = time_with(1);
+    let two = time_with(2);
+    assert!(one >= Duration::from_millis(1900), "one slot: {one:?}");
+    assert!(two < Duration::from_millis(1800), "two slots: {two:?}");
+}
