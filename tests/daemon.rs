@@ -633,3 +633,26 @@ fn concurrency_limit_is_enforced() {
     assert!(one >= Duration::from_millis(1900), "one slot: {one:?}");
     assert!(two < Duration::from_millis(1800), "two slots: {two:?}");
 }
+
+/// Request heads beyond the bound are refused, and the server carries on.
+#[test]
+fn oversized_request_heads_are_refused() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config(dir.path(), &local_target("relay", "60s")));
+    let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let big = "x".repeat(64 * 1024);
+    // The server may close before the whole head is written.
+    let _ =
+        s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes());
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let head = String::from_utf8_lossy(&buf);
+    assert!(
+        head.starts_with("HTTP/1.1 431"),
+        "an oversized head was served: {}",
+        head.lines().next().unwrap_or("")
+    );
+    assert_eq!(get(d.addr, "/healthz").status, 200);
+}
