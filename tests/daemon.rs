@@ -647,12 +647,14 @@ fn oversized_request_heads_are_refused() {
     let _ =
         s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes());
     let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
+    // The refusal is a 431, unless the kernel turns the close over unread
+    // bytes into a reset that overtakes it; either way nothing is served.
+    let reset = s.read_to_end(&mut buf).is_err();
     let head = String::from_utf8_lossy(&buf);
     assert!(
-        head.starts_with("HTTP/1.1 431"),
-        "an oversized head was served: {}",
-        head.lines().next().unwrap_or("")
+        head.starts_with("HTTP/1.1 431") || (reset && head.is_empty()),
+        "an oversized head was not refused: {:?}",
+        head.lines().next()
     );
     assert_eq!(get(d.addr, "/healthz").status, 200);
 }
