@@ -658,3 +658,37 @@ fn oversized_request_heads_are_refused() {
     );
     assert_eq!(get(d.addr, "/healthz").status, 200);
 }
+
+/// At most `MAX_CONNECTIONS` connections are served at once; one more is
+/// closed straight away instead of queueing, and service resumes as soon
+/// as slots free up.
+#[test]
+fn connection_count_is_bounded() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config(dir.path(), &local_target("relay", "60s")));
+    let idle: Vec<_> = (0..ses_probe::http::MAX_CONNECTIONS)
+        .map(|_| std::net::TcpStream::connect(d.addr).unwrap())
+        .collect();
+    // Let the server accept all of them.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = std::net::TcpStream::connect(d.addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = extra.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the connection over the limit was served");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "it was held, not closed"
+    );
+    drop(idle);
+    let ok = wait_for(Duration::from_secs(5), || {
+        std::panic::catch_unwind(|| get(d.addr, "/healthz").status)
+            .ok()
+            .filter(|s| *s == 200)
+    });
+    assert_eq!(ok, Some(200));
+}
