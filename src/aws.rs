@@ -260,20 +260,12 @@ fn timeout_config(t: Duration) -> TimeoutConfig {
         .build()
 }
 
-/// Seconds since the Unix epoch, negative before it.
-fn epoch_seconds(t: SystemTime) -> f64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_secs_f64(),
-        Err(e) => -e.duration().as_secs_f64(),
-    }
-}
-
 /// Put the expiry of temporary credentials into the facts, and warn when it
 /// is within `margin`.
 pub fn record_expiry(outcome: &mut Outcome, expiry: SystemTime, margin: Duration) {
-    let at = epoch_seconds(expiry);
+    let at = crate::outcome::unix_seconds(expiry);
     outcome.facts.credentials_expiry = Some(at.floor() as i64);
-    let left = at - epoch_seconds(SystemTime::now());
+    let left = at - crate::outcome::unix_seconds(SystemTime::now());
     if left <= margin.as_secs_f64() {
         let message = if left > 0.0 {
             format!(
@@ -494,7 +486,8 @@ impl ClockReading {
     /// of our send and receive instants.
     pub fn skew_seconds(&self) -> Option<f64> {
         let (sent, received, server) = (self.sent?, self.received?, self.server?);
-        let local = (epoch_seconds(sent) + epoch_seconds(received)) / 2.0;
+        let local =
+            (crate::outcome::unix_seconds(sent) + crate::outcome::unix_seconds(received)) / 2.0;
         let skew = (server as f64 + 0.5) - local;
         Some((skew * 10.0).round() / 10.0)
     }

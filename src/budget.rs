@@ -74,9 +74,7 @@ fn file_stem(target: &str) -> String {
 }
 
 fn epoch(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::outcome::unix_seconds(t).floor() as i64
 }
 
 impl SendBudget {

@@ -18,12 +18,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::diagnosis::{Class, Severity};
-use crate::outcome::{CheckKind, Outcome, Status};
+use crate::outcome::{unix_seconds as secs, CheckKind, Outcome, Status};
 
 /// Enforcement statuses shown one-hot, as SES documents them.
 const ENFORCEMENT: [&str; 3] = ["HEALTHY", "PROBATION", "SHUTDOWN"];
@@ -64,12 +64,6 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
-}
-
-fn secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 impl Metrics {

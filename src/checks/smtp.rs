@@ -483,10 +483,7 @@ async fn handshake(
             .and_then(tls::not_after),
     };
     if let Some(not_after) = facts.certificate_not_after {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = crate::outcome::unix_seconds(SystemTime::now()) as i64;
         let margin = smtp.certificate_expiry_warning.as_secs() as i64;
         if not_after - now < margin {
             let when = SystemTime::UNIX_EPOCH + Duration::from_secs(not_after.max(0) as u64);
