@@ -244,6 +244,9 @@ pub struct Plan {
     pub warnings: Vec<ConfigIssue>,
     /// Where the plan came from, for messages.
     pub origin: String,
+    /// Whether any secret was written in the file itself, which must then
+    /// be private to its owner.
+    pub inline_secrets: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -476,7 +479,7 @@ pub fn load(path: &Path, env: &Env) -> Result<Plan, ConfigError> {
     })?;
     let mut plan = parse(&text, &origin, env)?;
     if let Some(w) = loose_permissions(path) {
-        if plan_has_inline_secret(&text) {
+        if plan.inline_secrets {
             plan.warnings.push(ConfigIssue {
                 file: origin.clone(),
                 line: None,
@@ -486,21 +489,6 @@ pub fn load(path: &Path, env: &Env) -> Result<Plan, ConfigError> {
         }
     }
     Ok(plan)
-}
-
-fn plan_has_inline_secret(text: &str) -> bool {
-    // Cheap and conservative: any `value =` inside a secret table, or a
-    // quoted password / secret string.
-    text.lines().any(|l| {
-        let l = l.trim_start();
-        (l.starts_with("password")
-            || l.starts_with("secret_access_key")
-            || l.starts_with("session_token"))
-            && l.contains('"')
-            && !l.contains('{')
-            || l.contains("value =")
-            || l.contains("value=")
-    })
 }
 
 /// Parse and validate config text; `origin` names it in messages.
@@ -527,6 +515,7 @@ pub fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigError> {
         env,
         errors: Vec::new(),
         warnings: Vec::new(),
+        inline_secrets: false,
     };
     for path in &unknown {
         v.error(path, "unknown key".to_owned());
@@ -535,6 +524,7 @@ pub fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigError> {
     if v.errors.is_empty() {
         let mut plan = plan;
         plan.warnings = v.warnings;
+        plan.inline_secrets = v.inline_secrets;
         Ok(plan)
     } else {
         Err(ConfigError { issues: v.errors })
@@ -669,6 +659,7 @@ struct Validator<'a> {
     env: &'a Env,
     errors: Vec<ConfigIssue>,
     warnings: Vec<ConfigIssue>,
+    inline_secrets: bool,
 }
 
 fn key(base: &[Seg], k: &str) -> Vec<Seg> {
@@ -721,10 +712,22 @@ impl Validator<'_> {
         }
     }
 
+    /// Resolve a non-secret value (a user name, a key ID) that may come from
+    /// the same sources as a secret; written inline it is no secret.
+    fn identifier(&mut self, path: &[Seg], spec: &SecretSpec) -> Option<String> {
+        let inline = self.inline_secrets;
+        let value = self.secret(path, spec).map(|s| s.expose().to_owned());
+        self.inline_secrets = inline;
+        value
+    }
+
     /// Resolve a secret source; reports and returns `None` on failure.
     fn secret(&mut self, path: &[Seg], spec: &SecretSpec) -> Option<Secret> {
         match spec {
-            SecretSpec::Inline(s) => Some(s.clone()),
+            SecretSpec::Inline(s) => {
+                self.inline_secrets = true;
+                Some(s.clone())
+            }
             SecretSpec::Env(var) => match self.env.var(var) {
                 Some(v) => Some(Secret::new(v)),
                 None => {
@@ -800,6 +803,7 @@ impl Validator<'_> {
             targets,
             warnings: Vec::new(),
             origin: self.locator.origin.clone(),
+            inline_secrets: false,
         }
     }
 
@@ -890,9 +894,7 @@ impl Validator<'_> {
             }
             (None, u, p) => {
                 let u = match u {
-                    Some(spec) => self
-                        .secret(&key(base, "username"), spec)
-                        .map(|s| s.expose().to_owned()),
+                    Some(spec) => self.identifier(&key(base, "username"), spec),
                     None => {
                         self.error(
                             &key(base, "username"),
@@ -1063,7 +1065,7 @@ impl Validator<'_> {
                 ApiCredentials::DefaultChain
             }
             (None, Some(id), Some(secret)) => {
-                let id = self.secret(&key(base, "access_key_id"), id);
+                let id = self.identifier(&key(base, "access_key_id"), id);
                 let secret = self.secret(&key(base, "secret_access_key"), secret);
                 let token = a
                     .session_token
@@ -1071,7 +1073,7 @@ impl Validator<'_> {
                     .and_then(|t| self.secret(&key(base, "session_token"), t));
                 match (id, secret) {
                     (Some(id), Some(secret)) => ApiCredentials::Static {
-                        access_key_id: id.expose().to_owned(),
+                        access_key_id: id,
                         secret_access_key: secret,
                         session_token: token,
                     },
@@ -1390,6 +1392,7 @@ pub fn from_environment(env: &Env, profile_region: Option<String>) -> Plan {
         }],
         warnings,
         origin: "environment".to_owned(),
+        inline_secrets: false,
     }
 }
 

@@ -457,3 +457,38 @@ fn once_without_config_uses_the_environment() {
     assert_eq!(class("identity").as_deref(), Some("no_credentials"));
     assert_eq!(class("account").as_deref(), Some("no_credentials"));
 }
+
+/// A config file with a secret written inline must be private: a
+/// world-readable one is warned about; one using env or file sources is not.
+#[test]
+fn inline_secret_in_a_readable_config_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let body = |password: &str| {
+        format!("[[target]]\nname = \"r\"\nregion = \"eu-central-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = {password}\n")
+    };
+    let cfg = write_file(
+        dir.path(),
+        "c.toml",
+        &body("\"BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2\""),
+    );
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let p = cfg.to_str().unwrap();
+    let r = run(&["check-config", "--config", p], &[], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: {p}: the file holds inline secrets and is readable by group or others"
+        )),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&cfg, body("{ env = \"PW\" }")).unwrap();
+    let r = run(
+        &["check-config", "--config", p],
+        &[("PW", "BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2")],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+}
