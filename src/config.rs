@@ -852,11 +852,26 @@ impl Validator<'_> {
                 "the target has neither [target.smtp] nor [target.api]".to_owned(),
             );
         }
-        let smtp = t
+        let mut smtp = t
             .smtp
             .as_ref()
             .and_then(|s| self.smtp(&key(base, "smtp"), s, region.as_deref()));
         let api = t.api.as_ref().and_then(|a| self.api(&key(base, "api"), a));
+        // The API keys of the same target may be the very key the SMTP
+        // password was derived from: then the wrong-region check can run
+        // without the secret being configured twice.
+        if let (Some(smtp), Some(api)) = (smtp.as_mut(), api.as_ref()) {
+            if let ApiCredentials::Static {
+                access_key_id,
+                secret_access_key,
+                ..
+            } = &api.credentials
+            {
+                if smtp.secret_access_key.is_none() && *access_key_id == smtp.username {
+                    smtp.secret_access_key = Some(secret_access_key.clone());
+                }
+            }
+        }
         Some(Target {
             name: t.name.clone(),
             region,
@@ -1475,6 +1490,29 @@ interval = \"every minute\"
             )),
             "{lines:#?}"
         );
+    }
+
+    #[test]
+    fn smtp_region_check_borrows_the_api_secret_of_the_same_key() {
+        let text = |key_id: &str| {
+            format!(
+                "[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = {{ env = \"SMTP_PW\" }}\n[target.api]\naccess_key_id = \"{key_id}\"\nsecret_access_key = {{ value = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\" }}\n"
+            )
+        };
+        let plan = parse(&text("AKIAIOSFODNN7EXAMPLE"), "t.toml", &env()).unwrap();
+        let smtp = plan.targets[0].smtp.as_ref().unwrap();
+        assert_eq!(
+            smtp.secret_access_key.as_ref().map(|s| s.expose()),
+            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        );
+        // Another key's secret says nothing about this password.
+        let plan = parse(&text("AKIAOTHERKEY00000000"), "t.toml", &env()).unwrap();
+        assert!(plan.targets[0]
+            .smtp
+            .as_ref()
+            .unwrap()
+            .secret_access_key
+            .is_none());
     }
 
     #[test]
