@@ -4,6 +4,7 @@
 //! recorded. The server runs on its own thread and runtime, so sync tests
 //! (that run the binary) and async tests can both use it, and stops on Drop.
 
+use super::ServerThread;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -147,8 +148,7 @@ type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 pub struct FakeAws {
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: ServerThread,
 }
 
 impl FakeAws {
@@ -167,47 +167,39 @@ impl FakeAws {
         listener.set_nonblocking(true).expect("nonblocking");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let handler: Arc<Handler> = Arc::new(handler);
         let recorded = requests.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let (stream, _) = tokio::select! {
-                        _ = &mut stopped => break,
-                        accepted = listener.accept() => match accepted {
-                            Ok(a) => a,
-                            Err(_) => continue,
-                        },
-                    };
+        let server = ServerThread::spawn(move |mut stopped| async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let (stream, _) = tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok(a) => a,
+                        Err(_) => continue,
+                    },
+                };
+                let (handler, recorded) = (handler.clone(), recorded.clone());
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let (handler, recorded) = (handler.clone(), recorded.clone());
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (handler, recorded) = (handler.clone(), recorded.clone());
-                        async move {
-                            Ok::<_, std::convert::Infallible>(
-                                answer(req, &*handler, &recorded, offset_secs).await,
-                            )
-                        }
-                    });
-                    tokio::spawn(async move {
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, service)
-                            .await;
-                    });
-                }
-            });
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            answer(req, &*handler, &recorded, offset_secs).await,
+                        )
+                    }
+                });
+                tokio::spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
         });
         FakeAws {
             url,
             requests,
-            stop: Some(stop),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -219,17 +211,6 @@ impl FakeAws {
     /// How many requests were for `op`.
     pub fn count(&self, op: &str) -> usize {
         self.requests().iter().filter(|r| r.op() == op).count()
-    }
-}
-
-impl Drop for FakeAws {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

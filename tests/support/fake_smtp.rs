@@ -11,6 +11,7 @@
 //! tests calling the library and blocking tests running the binary. It
 //! binds 127.0.0.1:0 and stops when dropped (and after two minutes at most).
 
+use super::ServerThread;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -106,8 +107,7 @@ impl Script {
 pub struct FakeSmtp {
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: ServerThread,
 }
 
 impl FakeSmtp {
@@ -116,41 +116,32 @@ impl FakeSmtp {
         std_listener.set_nonblocking(true).expect("nonblocking");
         let port = std_listener.local_addr().expect("addr").port();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread_log = log.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = TcpListener::from_std(std_listener).expect("listener");
-                let script = Arc::new(script);
-                let acceptor = acceptor(&script.leaf);
-                let limit = tokio::time::sleep(Duration::from_secs(120));
-                tokio::pin!(limit);
-                tokio::pin!(stopped);
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => break,
-                        _ = &mut limit => break,
-                        accepted = listener.accept() => {
-                            let Ok((tcp, _)) = accepted else { continue };
-                            let (script, log, acceptor) = (script.clone(), thread_log.clone(), acceptor.clone());
-                            tokio::spawn(async move {
-                                serve(tcp, &script, &log, &acceptor).await;
-                            });
-                        }
+        let server = ServerThread::spawn(move |stopped| async move {
+            let listener = TcpListener::from_std(std_listener).expect("listener");
+            let script = Arc::new(script);
+            let acceptor = acceptor(&script.leaf);
+            let limit = tokio::time::sleep(Duration::from_secs(120));
+            tokio::pin!(limit);
+            tokio::pin!(stopped);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = &mut limit => break,
+                    accepted = listener.accept() => {
+                        let Ok((tcp, _)) = accepted else { continue };
+                        let (script, log, acceptor) = (script.clone(), thread_log.clone(), acceptor.clone());
+                        tokio::spawn(async move {
+                            serve(tcp, &script, &log, &acceptor).await;
+                        });
                     }
                 }
-            });
-            // Dropping the runtime cancels every connection task.
+            }
         });
         FakeSmtp {
             port,
             log,
-            stop: Some(stop),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -170,17 +161,6 @@ impl FakeSmtp {
             std::thread::sleep(Duration::from_millis(10));
         }
         false
-    }
-}
-
-impl Drop for FakeSmtp {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! A minimal HTTP/1.1 client for tests (one request per connection), and
 //! an in-process daemon harness.
 
+use super::ServerThread;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -84,8 +85,7 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
 /// runtime thread; stopped (and joined, bounded) on drop.
 pub struct Daemon {
     pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: ServerThread,
 }
 
 impl Daemon {
@@ -96,35 +96,25 @@ impl Daemon {
         let plan = ses_probe::config::load(config, &env).unwrap_or_else(|e| panic!("{e}"));
         let source = Source::File(config.to_owned());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
-                let metrics = std::sync::Arc::new(ses_probe::metrics::Metrics::new());
-                let shutdown = async move {
-                    let _ = stop_rx.await;
-                };
-                ses_probe::daemon::serve(
-                    listener, source, plan, shutdown, reload_tx, reload_rx, metrics,
-                )
-                .await;
-            });
-            rt.shutdown_timeout(Duration::from_secs(2));
+        let server = ServerThread::spawn(move |stop_rx| async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+            let metrics = std::sync::Arc::new(ses_probe::metrics::Metrics::new());
+            let shutdown = async move {
+                let _ = stop_rx.await;
+            };
+            ses_probe::daemon::serve(
+                listener, source, plan, shutdown, reload_tx, reload_rx, metrics,
+            )
+            .await;
         });
         let addr = addr_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("daemon listening");
         Daemon {
             addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -138,16 +128,5 @@ impl Daemon {
             metric(&self.metrics(), series).filter(|v| pred(*v))
         })
         .unwrap_or_else(|| panic!("{series} never matched; last scrape:\n{}", self.metrics()))
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
