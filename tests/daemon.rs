@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::http::{get, metric, request, wait_for, Daemon};
-use crate::support::write_file;
+use crate::support::{write_file, DaemonProcess};
 
 const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
@@ -159,7 +159,6 @@ fn reload_endpoint_is_off_unless_enabled() {
 /// Runs the real binary: SIGHUP reloads, SIGTERM exits 0 within 2 s.
 #[test]
 fn signals_reload_and_stop_the_binary() {
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -173,30 +172,15 @@ fn signals_reload_and_stop_the_binary() {
         )
     };
     let path = write_file(dir.path(), "c.toml", &body(""));
-    let mut child = Command::new(crate::support::bin())
-        .args(["run", "--config", path.to_str().unwrap()])
-        .env_clear()
-        .env("HOME", "/nonexistent")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = DaemonProcess::spawn(&path, &[]);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let ready = wait_for(Duration::from_secs(20), || {
         std::net::TcpStream::connect(addr).ok().map(|_| ())
     });
-    if ready.is_none() {
-        let _ = child.kill();
-        panic!("daemon did not listen");
-    }
-    let pid = child.id().to_string();
+    assert!(ready.is_some(), "daemon did not listen");
     // SIGHUP with a second target: it shows up without a restart.
     write_file(dir.path(), "c.toml", &body(&local_target("b", "60s")));
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    daemon.signal("HUP");
     let seen = wait_for(Duration::from_secs(10), || {
         metric(
             &get(addr, "/metrics").body,
@@ -206,17 +190,10 @@ fn signals_reload_and_stop_the_binary() {
     assert!(seen.is_some(), "SIGHUP did not reload");
 
     let start = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = wait_for(Duration::from_secs(5), || child.try_wait().unwrap());
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(5));
     let elapsed = start.elapsed();
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!("no exit within 5 s of SIGTERM");
-    };
+    let status = status.expect("no exit within 5 s of SIGTERM");
     assert_eq!(status.code(), Some(0));
     assert!(elapsed < Duration::from_secs(2), "exit took {elapsed:?}");
 }
@@ -260,7 +237,6 @@ fn scrape_passes_promtool() {
 #[test]
 fn systemd_notifications() {
     use std::os::unix::net::UnixDatagram;
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let sock_path = dir.path().join("notify");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
@@ -274,16 +250,13 @@ fn systemd_notifications() {
             local_target("a", "60s")
         ),
     );
-    let mut child = Command::new(crate::support::bin())
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .env_clear()
-        .env("HOME", "/nonexistent")
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "1000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = DaemonProcess::spawn(
+        &cfg,
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
     let mut buf = [0u8; 512];
     let mut recv = || -> String {
         let n = sock.recv(&mut buf).expect("a notification within 5 s");
@@ -299,12 +272,7 @@ fn systemd_notifications() {
     let start = Instant::now();
     let wd = (0..10).map(|_| recv()).position(|m| m == "WATCHDOG=1");
     assert!(wd.is_some() && start.elapsed() < Duration::from_secs(2));
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    daemon.signal("HUP");
     let msgs: Vec<String> = (0..6)
         .map(|_| recv())
         .filter(|m| m != "WATCHDOG=1")
@@ -315,15 +283,15 @@ fn systemd_notifications() {
         "{msgs:?}"
     );
     assert!(msgs[1].starts_with("READY=1"), "{msgs:?}");
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    daemon.signal("TERM");
     let stopping = (0..6).map(|_| recv()).any(|m| m == "STOPPING=1");
-    let _ = wait_for(Duration::from_secs(5), || child.try_wait().unwrap());
-    let _ = child.kill();
     assert!(stopping);
+    assert_eq!(
+        daemon
+            .wait_exit(Duration::from_secs(5))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
 }
 
 /// A live scrape with every kind of series: the documented contract is

@@ -10,7 +10,6 @@
 //! a hard-coded list of names.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -115,18 +114,13 @@ from = "probe@example.com"
             aws = aws.url,
         ),
     );
-    let mut child = Command::new(super::bin())
-        .args(["run", "--config", cfg.to_str().unwrap()])
-        .env_clear()
-        .env("HOME", "/nonexistent")
-        .env("AWS_CONFIG_FILE", &aws_config)
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("SMTP_PASSWORD", password.expose())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _daemon = super::DaemonProcess::spawn(
+        &cfg,
+        &[
+            ("AWS_CONFIG_FILE", aws_config.to_str().unwrap()),
+            ("SMTP_PASSWORD", password.expose()),
+        ],
+    );
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     // Every check has run once when all four runs counters are there.
     let scrape = wait_for(Duration::from_secs(30), || {
@@ -143,7 +137,5 @@ from = "probe@example.com"
         });
         done.then_some(text)
     });
-    let _ = child.kill();
-    let _ = child.wait();
     scrape.unwrap_or_else(|| panic!("the exporter did not run every check within 30 s"))
 }

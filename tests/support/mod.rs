@@ -32,27 +32,83 @@ pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     run_in(args, env, stdin, Duration::from_secs(60))
 }
 
-pub fn run_in(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>, limit: Duration) -> Run {
-    use std::io::Write;
+/// The binary with `args` in a hermetic environment: nothing of the
+/// caller's but PATH, no ~/.aws (unless `env` names config files), no
+/// instance metadata; then `env` on top.
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        // An empty HOME keeps the user's ~/.aws out of the tests.
         .env("HOME", "/nonexistent")
         .env("AWS_CONFIG_FILE", "/nonexistent/config")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// `ses-probe run --config CONFIG` as a child process; killed and reaped on
+/// drop, so a failing assertion never leaves a daemon behind.
+pub struct DaemonProcess {
+    child: std::process::Child,
+}
+
+impl DaemonProcess {
+    pub fn spawn(config: &Path, env: &[(&str, &str)]) -> DaemonProcess {
+        let child = command(&["run", "--config", config.to_str().unwrap()], env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ses-probe run");
+        DaemonProcess { child }
+    }
+
+    /// Send a signal (`HUP`, `TERM`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill(1)")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// The exit status, if the process exits within `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn run_in(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>, limit: Duration) -> Run {
+    use std::io::Write;
+    let mut cmd = command(args, env);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn ses-probe");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin");
