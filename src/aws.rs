@@ -1,6 +1,6 @@
 //! AWS SDK plumbing shared by the identity, account and send checks.
 //!
-//! A [`Session`] is opened per check run: it checks the region, resolves the
+//! An [`ApiSession`] is opened per check run: it checks the region, resolves the
 //! credentials *before* any request (so a broken credential chain is
 //! reported as `no_credentials`, `profile_not_found`, `sso_session_expired`,
 //! `imds_unavailable` or `partial_credentials` rather than as an opaque
@@ -8,7 +8,7 @@
 //! one attempt per call (retries would hide the failure being measured)
 //! under a connect and an operation timeout.
 //!
-//! Every call goes through [`Session::call`], which times it, records the
+//! Every call goes through [`ApiSession::call`], which times it, records the
 //! HTTP status as a phase, measures the clock skew from the response `Date`
 //! header (on success and on error alike) and maps an SDK error to a failure
 //! class in one place ([`classify_sdk_error`]).
@@ -40,7 +40,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::config::{ApiCredentials, ApiTarget, Target};
+use crate::config::{ApiCredentials, ApiTarget};
 use crate::credentials::{analyse_api_secret, Secret};
 use crate::diagnosis::{classify_aws_error, classify_text, redact, AwsError, Channel, Class};
 use crate::diagnosis::{Details, Group};
@@ -53,7 +53,7 @@ pub const CREDENTIALS_PHASE: &str = "credentials";
 const MAX_SERVER_TEXT: usize = 300;
 
 /// One check run's view of AWS: resolved credentials, region, endpoints.
-pub struct Session {
+pub struct ApiSession {
     sdk: SdkConfig,
     api: ApiTarget,
     clock: ClockProbe,
@@ -61,23 +61,18 @@ pub struct Session {
     secret_is_smtp_password: bool,
 }
 
-impl Session {
-    /// Open a session for `target`, or fill `outcome` with the reason it
-    /// cannot be opened (no API section, no region, credentials that do not
+impl ApiSession {
+    /// Open a session for `api` in `region`, or fill `outcome` with the
+    /// reason it cannot be opened (no region, credentials that do not
     /// resolve) and return `None`. Local secret findings are added to
     /// `outcome` in every case.
-    pub async fn open(target: &Target, outcome: &mut Outcome) -> Option<Session> {
-        let Some(api) = target.api.as_ref() else {
-            fail(
-                outcome,
-                Finding::new(Class::Unknown, "the target has no [target.api] section"),
-            );
-            return None;
-        };
-        let Some(region) = target.region.as_deref() else {
-            let missing = crate::checks::region_missing(outcome.check);
-            outcome.success = false;
-            outcome.findings.extend(missing.findings);
+    pub async fn open(
+        region: Option<&str>,
+        api: &ApiTarget,
+        outcome: &mut Outcome,
+    ) -> Option<ApiSession> {
+        let Some(region) = region else {
+            outcome.fail(Finding::region_missing());
             return None;
         };
         let start = Instant::now();
@@ -133,7 +128,7 @@ impl Session {
                         ),
                     ),
                 };
-                fail(outcome, with_phase(finding, CREDENTIALS_PHASE));
+                outcome.fail(finding.in_phase(CREDENTIALS_PHASE));
                 return None;
             }
         };
@@ -157,7 +152,7 @@ impl Session {
             .into_builder()
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .build();
-        Some(Session {
+        Some(ApiSession {
             sdk,
             api: api.clone(),
             clock: ClockProbe::default(),
@@ -185,10 +180,13 @@ impl Session {
 
     /// Run one API call: time it, record its phase and the clock skew, and
     /// on error add the classified finding and mark the outcome failed.
+    /// `action` is the IAM action the call needs: SES names it in a denial
+    /// only sometimes, but the call that was denied is known for certain.
     pub async fn call<T, E, F>(
         &self,
         outcome: &mut Outcome,
         phase: &'static str,
+        action: &str,
         fut: F,
     ) -> Option<T>
     where
@@ -215,7 +213,7 @@ impl Session {
                 Some(value)
             }
             Ok(Err(err)) => {
-                let mut finding = classify_sdk_error(&err, phase, skew);
+                let mut finding = classify_sdk_error(&err, phase, skew).denying(action);
                 if finding.class == Class::SignatureMismatch && self.secret_is_smtp_password {
                     finding.message.push_str(
                         "; the secret has the shape of an SES SMTP password (api_secret_is_smtp_password)",
@@ -225,7 +223,7 @@ impl Session {
                 outcome
                     .phases
                     .push(Phase::new(phase, elapsed, false).with_reply(status, None));
-                fail(outcome, finding);
+                outcome.fail(finding);
                 None
             }
             Err(_) => {
@@ -234,22 +232,11 @@ impl Session {
                     Class::Timeout,
                     format!("{phase} did not finish within {}s", limit.as_secs_f64()),
                 );
-                fail(outcome, with_phase(finding, phase));
+                outcome.fail(finding.in_phase(phase));
                 None
             }
         }
     }
-}
-
-fn fail(outcome: &mut Outcome, finding: Finding) {
-    outcome.success = false;
-    outcome.findings.push(finding);
-}
-
-fn with_phase(finding: Finding, phase: &str) -> Finding {
-    let mut details = finding.details.clone();
-    details.phase.get_or_insert_with(|| phase.to_owned());
-    finding.with_details(details)
 }
 
 fn timeout_config(t: Duration) -> TimeoutConfig {

@@ -9,25 +9,12 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, Env, Plan};
+use crate::config::{self, Env, Source};
 use crate::credentials::{self, Secret, SecretShape};
 use crate::diagnosis::Channel;
+use crate::exit;
 use crate::outcome::Status;
 use crate::report::Report;
-
-/// Exit codes besides the Nagios 0-3 of `check`.
-pub mod exit {
-    /// Bad command-line usage (sysexits EX_USAGE).
-    pub const USAGE: u8 = 64;
-    /// Bad input data on stdin (EX_DATAERR).
-    pub const DATA: u8 = 65;
-    /// Internal error (EX_SOFTWARE).
-    pub const SOFTWARE: u8 = 70;
-    /// Cannot bind or write what is needed (EX_IOERR).
-    pub const IO: u8 = 74;
-    /// Configuration error (EX_CONFIG); systemd's RestartPreventExitStatus.
-    pub const CONFIG: u8 = 78;
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,6 +50,24 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `--channel`: the command-line spelling of [`Channel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChannelArg {
+    Smtp,
+    Api,
+    Sts,
+}
+
+impl From<ChannelArg> for Channel {
+    fn from(c: ChannelArg) -> Channel {
+        match c {
+            ChannelArg::Smtp => Channel::Smtp,
+            ChannelArg::Api => Channel::Api,
+            ChannelArg::Sts => Channel::Sts,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,
@@ -83,7 +88,7 @@ pub enum Command {
         text: Option<String>,
         /// Where the text came from, when known.
         #[arg(long, value_enum)]
-        channel: Option<Channel>,
+        channel: Option<ChannelArg>,
     },
     /// Derive the SES SMTP password from a secret access key read on stdin.
     DeriveSmtpPassword {
@@ -131,13 +136,18 @@ pub fn run(cli: Cli) -> u8 {
         cli.log_format,
     );
     match command {
-        Some(Command::Explain { text, channel }) => explain(text.as_deref(), *channel, cli.output),
+        Some(Command::Explain { text, channel }) => {
+            explain(text.as_deref(), channel.map(Channel::from), cli.output)
+        }
         Some(Command::DeriveSmtpPassword { region, legacy_v2 }) => {
             derive(region.as_deref(), *legacy_v2)
         }
         Some(Command::CheckConfig) => check_config(cli.config.as_deref()),
         Some(Command::Check) => with_runtime(|| once(cli.config.as_deref(), cli.output)),
-        None | Some(Command::Run) => with_runtime(|| crate::daemon::main(cli.config.clone())),
+        None | Some(Command::Run) => {
+            let source = Source::find(cli.config.as_deref());
+            with_runtime(|| crate::daemon::main(source))
+        }
     }
 }
 
@@ -160,48 +170,8 @@ where
     }
 }
 
-/// Where the plan comes from.
-pub enum Source {
-    File(PathBuf),
-    Environment,
-}
-
-/// `--config`, else the default path if it exists, else the environment.
-pub fn source(config: Option<&Path>) -> Source {
-    match config {
-        Some(p) => Source::File(p.to_owned()),
-        None if Path::new(config::DEFAULT_CONFIG_PATH).exists() => {
-            Source::File(config::DEFAULT_CONFIG_PATH.into())
-        }
-        None => Source::Environment,
-    }
-}
-
-/// Load the plan for `check` and `run`.
-pub async fn load_plan(config: Option<&Path>) -> Result<Plan, config::ConfigError> {
-    let env = Env::from_process();
-    match source(config) {
-        Source::File(path) => config::load(&path, &env),
-        Source::Environment => {
-            let profile_region = profile_region().await;
-            Ok(config::from_environment(&env, profile_region))
-        }
-    }
-}
-
-/// The region of the selected AWS profile, from the shared config files
-/// only (no IMDS: a mail host outside EC2 would wait for its timeout).
-async fn profile_region() -> Option<String> {
-    use aws_config::meta::region::ProvideRegion;
-    aws_config::profile::ProfileFileRegionProvider::builder()
-        .build()
-        .region()
-        .await
-        .map(|r| r.to_string())
-}
-
 async fn once(config: Option<&Path>, output: Output) -> u8 {
-    let plan = match load_plan(config).await {
+    let plan = match config::load(&Source::find(config), &Env::from_process()).await {
         Ok(plan) => plan,
         Err(e) => {
             // Nagios: a probe that cannot run is UNKNOWN.
@@ -224,14 +194,7 @@ async fn once(config: Option<&Path>, output: Output) -> u8 {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let results = crate::scheduler::run_once(&plan).await;
-    let report = Report::new(
-        results
-            .into_iter()
-            .map(|(t, outcomes)| (t.name.clone(), t.region.clone(), outcomes))
-            .collect(),
-        warnings,
-    );
+    let report = Report::new(crate::scheduler::run_once(&plan).await, warnings);
     let text = match output {
         Output::Text => report.to_text(),
         Output::Json => report.to_json(),
@@ -244,7 +207,7 @@ async fn once(config: Option<&Path>, output: Output) -> u8 {
 }
 
 fn check_config(config: Option<&Path>) -> u8 {
-    let path = match source(config) {
+    let path = match Source::find(config) {
         Source::File(p) => p,
         Source::Environment => {
             eprintln!(
@@ -254,7 +217,7 @@ fn check_config(config: Option<&Path>) -> u8 {
             return exit::CONFIG;
         }
     };
-    match config::load(&path, &Env::from_process()) {
+    match config::load_file(&path, &Env::from_process()) {
         Ok(plan) => {
             for w in &plan.warnings {
                 eprintln!("warning: {w}");
@@ -270,7 +233,7 @@ fn check_config(config: Option<&Path>) -> u8 {
                         t.name,
                         t.checks()
                             .iter()
-                            .map(|c| c.as_str())
+                            .map(|c| c.kind().as_str())
                             .collect::<Vec<_>>()
                             .join(",")
                     ))
@@ -357,7 +320,7 @@ fn derive(region: Option<&str>, legacy_v2: bool) -> u8 {
     let password = match (legacy_v2, region) {
         (true, _) => credentials::derive_smtp_password_v2(&secret),
         (false, Some(r)) => {
-            if credentials::REGIONS_WITHOUT_SMTP.contains(&r) {
+            if crate::regions::REGIONS_WITHOUT_SMTP.contains(&r) {
                 eprintln!("warning: SES has no SMTP endpoint in {r}");
             }
             credentials::derive_smtp_password_v4(&secret, r)

@@ -224,53 +224,6 @@ pub fn secret_shape(s: &str) -> SecretShape {
     }
 }
 
-/// Regions where SES has no SMTP endpoint, per the SES Developer Guide's
-/// endpoint table. Kept as data: the sources disagree about eu-south-1.
-pub const REGIONS_WITHOUT_SMTP: &[&str] = &[
-    "af-south-1",
-    "ap-southeast-3",
-    "eu-south-1",
-    "il-central-1",
-    "me-south-1",
-];
-
-/// Regions SES is offered in, used to find which region an SMTP password was
-/// derived for. A password derived for a region not listed here is still
-/// reported as "for another region", without naming it.
-pub const SES_REGIONS: &[&str] = &[
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "af-south-1",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-5",
-    "ca-central-1",
-    "ca-west-1",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "il-central-1",
-    "me-south-1",
-    "me-central-1",
-    "mx-central-1",
-    "sa-east-1",
-    "us-gov-east-1",
-    "us-gov-west-1",
-];
-
 /// What is known about a target's SMTP credentials, for local analysis.
 pub struct SmtpCredentials<'a> {
     pub username: &'a str,
@@ -298,7 +251,7 @@ pub fn analyse_smtp(c: &SmtpCredentials<'_>) -> SmtpAnalysis {
         region: Some(c.region.to_owned()),
         ..Details::default()
     };
-    if REGIONS_WITHOUT_SMTP.contains(&c.region) {
+    if crate::regions::REGIONS_WITHOUT_SMTP.contains(&c.region) {
         out.findings.push(
             Finding::new(
                 Class::RegionNoSmtpEndpoint,
@@ -378,7 +331,7 @@ fn check_region(c: &SmtpCredentials<'_>, secret: &Secret, out: &mut SmtpAnalysis
     if derive_smtp_password_v4(secret, c.region) == *c.password {
         return;
     }
-    let found = SES_REGIONS
+    let found = crate::regions::SES_REGIONS
         .iter()
         .find(|r| derive_smtp_password_v4(secret, r) == *c.password);
     let finding = match found {

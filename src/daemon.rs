@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,22 +16,11 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use crate::cli::{exit, Source};
-use crate::config::{self, ConfigError, Env, Plan};
+use crate::config::{self, Env, Plan, Source};
+use crate::exit;
 use crate::http::{self, App, ReloadReply};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
-
-/// Re-read the plan from where it first came from.
-pub fn load(source: &Source) -> Result<Plan, ConfigError> {
-    let env = Env::from_process();
-    match source {
-        Source::File(path) => config::load(path, &env),
-        // No file: the environment-built target (its region came from the
-        // environment or the profile at start; keep that behaviour simple).
-        Source::Environment => Ok(config::from_environment(&env, env.region())),
-    }
-}
 
 /// Run the daemon until `shutdown` resolves. `reload` carries reload
 /// requests: `None` from SIGHUP, `Some(reply)` from `POST /-/reload`.
@@ -74,7 +62,7 @@ pub async fn serve(
             _ = &mut shutdown => break,
             Some(reply) = reload_rx.recv() => {
                 crate::systemd::reloading();
-                let result = reload(&source, &mut plan, &mut scheduler, &metrics, &app);
+                let result = reload(&source, &mut plan, &mut scheduler, &metrics, &app).await;
                 crate::systemd::ready(&status(&plan));
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
@@ -103,14 +91,14 @@ pub async fn serve(
     }
 }
 
-fn reload(
+async fn reload(
     source: &Source,
     plan: &mut Plan,
     scheduler: &mut Scheduler,
     metrics: &Metrics,
     app: &App,
 ) -> Result<(), String> {
-    match load(source) {
+    match config::load(source, &Env::from_process()).await {
         Ok(new) => {
             if new.server.listen != plan.server.listen {
                 tracing::warn!(
@@ -126,7 +114,8 @@ fn reload(
             let names: BTreeSet<String> = new.targets.iter().map(|t| t.name.clone()).collect();
             metrics.retain_targets(&names);
             for t in &new.targets {
-                metrics.retain_checks(&t.name, &t.checks());
+                let kinds: Vec<_> = t.checks().iter().map(|c| c.kind()).collect();
+                metrics.retain_checks(&t.name, &kinds);
             }
             metrics.set_reload(true);
             app.reload_enabled.store(
@@ -148,10 +137,9 @@ fn reload(
 }
 
 /// The `run` subcommand: load, bind, serve until SIGTERM/SIGINT.
-pub async fn main(config: Option<PathBuf>) -> u8 {
+pub async fn main(source: Source) -> u8 {
     use tokio::signal::unix::{signal, SignalKind};
-    let source = crate::cli::source(config.as_deref());
-    let plan = match crate::cli::load_plan(config.as_deref()).await {
+    let plan = match config::load(&source, &Env::from_process()).await {
         Ok(plan) => plan,
         Err(e) => {
             for issue in &e.issues {

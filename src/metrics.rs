@@ -157,15 +157,17 @@ impl Metrics {
         let m = Families::register(&registry);
         {
             let state = self.lock();
-            m.build_info
-                .with_label_values(&[env!("CARGO_PKG_VERSION"), crate::REVISION])
-                .set(1.0);
-            m.reload_ok
-                .with_label_values(&[] as &[&str])
-                .set(if state.reload_successful { 1.0 } else { 0.0 });
-            m.reload_ts
-                .with_label_values(&[] as &[&str])
-                .set(secs(state.reload_success_at));
+            m.set(
+                M::BuildInfo,
+                &[env!("CARGO_PKG_VERSION"), crate::REVISION],
+                1.0,
+            );
+            m.set(
+                M::ReloadOk,
+                &[],
+                if state.reload_successful { 1.0 } else { 0.0 },
+            );
+            m.set(M::ReloadTs, &[], secs(state.reload_success_at));
             for (target, checks) in &state.targets {
                 for (check, cs) in checks {
                     m.fill(target, *check, cs);
@@ -177,7 +179,7 @@ impl Metrics {
                     .filter_map(|o| o.facts.clock_skew_seconds.map(|s| (o.finished, s)))
                     .max_by_key(|(t, _)| *t);
                 if let Some((_, skew)) = skew {
-                    m.clock_skew.with_label_values(&[target]).set(skew);
+                    m.set(M::ClockSkew, &[target], skew);
                 }
             }
         }
@@ -189,277 +191,281 @@ impl Metrics {
     }
 }
 
-/// The metric families, created fresh for each scrape.
-struct Families {
-    success: GaugeVec,
-    duration: GaugeVec,
-    phase_duration: GaugeVec,
-    finding: GaugeVec,
-    findings_total: IntCounterVec,
-    runs_total: IntCounterVec,
-    last_run: GaugeVec,
-    last_success: GaugeVec,
-    reply_code: GaugeVec,
-    tls_expiry: GaugeVec,
-    identity_info: GaugeVec,
-    credentials_expiry: GaugeVec,
-    clock_skew: GaugeVec,
-    max_24h: GaugeVec,
-    sent_24h: GaugeVec,
-    max_rate: GaugeVec,
-    production: GaugeVec,
-    sending: GaugeVec,
-    enforcement: GaugeVec,
-    budget: GaugeVec,
-    build_info: GaugeVec,
-    reload_ok: GaugeVec,
-    reload_ts: GaugeVec,
+/// A metric's type in the exposition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Gauge,
+    Counter,
 }
 
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(g.clone())).expect("unique metric");
-    g
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("unique metric");
-    c
+/// One metric: the single definition that registration, the scrape and
+/// `docs/metrics.md` all read.
+struct Def {
+    name: &'static str,
+    kind: Kind,
+    labels: &'static [&'static str],
+    /// The HELP text and the docs' "meaning".
+    help: &'static str,
 }
 
 const TC: &[&str] = &["target", "check"];
 const T: &[&str] = &["target"];
 
+macro_rules! metrics {
+    ($($id:ident: $name:literal, $kind:ident, $labels:expr, $help:literal;)*) => {
+        /// Index of a metric in [`METRICS`].
+        #[derive(Clone, Copy, Debug)]
+        #[allow(clippy::enum_variant_names)]
+        enum M { $($id),* }
+        /// Every metric ses-probe serves, in exposition-docs order.
+        const METRICS: &[Def] = &[$(Def { name: $name, kind: Kind::$kind, labels: $labels, help: $help }),*];
+    };
+}
+
+metrics! {
+    Success: "ses_probe_success", Gauge, TC,
+        "1 if the last run of the check succeeded, 0 if it failed.";
+    Duration: "ses_probe_duration_seconds", Gauge, TC,
+        "Wall-clock duration of the last run of the check.";
+    PhaseDuration: "ses_probe_phase_duration_seconds", Gauge, &["target", "check", "phase"],
+        "Duration of each phase of the last run (phases that did not run this time are absent).";
+    Finding: "ses_probe_finding", Gauge, &["target", "check", "class", "severity"],
+        "1 while the finding is present in the last run, 0 once a later run no longer reports it.";
+    FindingsTotal: "ses_probe_findings_total", Counter, &["target", "check", "class"],
+        "Runs that reported the finding, since the exporter started.";
+    RunsTotal: "ses_probe_runs_total", Counter, TC,
+        "Runs of the check since the exporter started.";
+    LastRun: "ses_probe_last_run_timestamp_seconds", Gauge, TC,
+        "When the check last ran, successful or not (a send skipped because the budget is spent counts: the scheduler ran it).";
+    LastSuccess: "ses_probe_last_success_timestamp_seconds", Gauge, TC,
+        "When the check last succeeded.";
+    ReplyCode: "ses_probe_smtp_reply_code", Gauge, &["target", "phase"],
+        "The last SMTP reply code seen in that phase (e.g. 235 or 535 for `auth`).";
+    TlsExpiry: "ses_probe_tls_certificate_expiry_timestamp_seconds", Gauge, T,
+        "Not-after time of the SMTP endpoint's certificate.";
+    IdentityInfo: "ses_probe_identity_info", Gauge, &["target", "account", "principal_type", "arn"],
+        "Always 1; the caller identity from `sts:GetCallerIdentity` in the labels.";
+    CredentialsExpiry: "ses_probe_credentials_expiry_timestamp_seconds", Gauge, T,
+        "Expiry of temporary (session) credentials; absent for long-term keys.";
+    ClockSkew: "ses_probe_clock_skew_seconds", Gauge, T,
+        "AWS's clock minus the local clock; positive means the local clock is behind.";
+    Max24h: "ses_probe_account_max_24h_send", Gauge, T,
+        "24-hour sending quota (`Max24HourSend`); -1 means unlimited.";
+    Sent24h: "ses_probe_account_sent_last_24h", Gauge, T,
+        "Messages sent in the last 24 hours (`SentLast24Hours`).";
+    MaxRate: "ses_probe_account_max_send_rate", Gauge, T,
+        "Maximum messages per second (`MaxSendRate`).";
+    Production: "ses_probe_account_production_access", Gauge, T,
+        "1 with production access, 0 in the sandbox.";
+    Sending: "ses_probe_account_sending_enabled", Gauge, T,
+        "1 if sending is enabled for the account, 0 if not.";
+    Enforcement: "ses_probe_account_enforcement_status", Gauge, &["target", "status"],
+        "One-hot: 1 for the account's current enforcement status, 0 for the others.";
+    Budget: "ses_probe_send_budget_remaining", Gauge, T,
+        "Probe messages the send check may still send today.";
+    BuildInfo: "ses_probe_build_info", Gauge, &["version", "revision"],
+        "Always 1; the running build in the labels.";
+    ReloadOk: "ses_probe_config_last_reload_successful", Gauge, &[],
+        "1 if the last configuration (re)load succeeded, 0 if it failed.";
+    ReloadTs: "ses_probe_config_last_reload_success_timestamp_seconds", Gauge, &[],
+        "When the configuration was last loaded successfully.";
+}
+
+/// A registered family.
+enum Family {
+    Gauge(GaugeVec),
+    Counter(IntCounterVec),
+}
+
+/// The metric families, created fresh for each scrape from [`METRICS`].
+struct Families(Vec<Family>);
+
 impl Families {
     fn register(r: &Registry) -> Self {
-        Families {
-            success: gauge(
-                r,
-                "ses_probe_success",
-                "1 if the last run of the check succeeded, 0 if it failed.",
-                TC,
-            ),
-            duration: gauge(
-                r,
-                "ses_probe_duration_seconds",
-                "Duration of the last run of the check.",
-                TC,
-            ),
-            phase_duration: gauge(
-                r,
-                "ses_probe_phase_duration_seconds",
-                "Duration of each phase of the last run.",
-                &["target", "check", "phase"],
-            ),
-            finding: gauge(
-                r,
-                "ses_probe_finding",
-                "1 while the finding is present in the last run, 0 once it cleared.",
-                &["target", "check", "class", "severity"],
-            ),
-            findings_total: counter(
-                r,
-                "ses_probe_findings_total",
-                "Runs that reported the finding.",
-                &["target", "check", "class"],
-            ),
-            runs_total: counter(r, "ses_probe_runs_total", "Runs of the check.", TC),
-            last_run: gauge(
-                r,
-                "ses_probe_last_run_timestamp_seconds",
-                "When the check last finished.",
-                TC,
-            ),
-            last_success: gauge(
-                r,
-                "ses_probe_last_success_timestamp_seconds",
-                "When the check last succeeded.",
-                TC,
-            ),
-            reply_code: gauge(
-                r,
-                "ses_probe_smtp_reply_code",
-                "Last SMTP reply code seen in the phase.",
-                &["target", "phase"],
-            ),
-            tls_expiry: gauge(
-                r,
-                "ses_probe_tls_certificate_expiry_timestamp_seconds",
-                "Not-after time of the SMTP endpoint certificate.",
-                T,
-            ),
-            identity_info: gauge(
-                r,
-                "ses_probe_identity_info",
-                "Caller identity of the API credentials.",
-                &["target", "account", "principal_type", "arn"],
-            ),
-            credentials_expiry: gauge(
-                r,
-                "ses_probe_credentials_expiry_timestamp_seconds",
-                "Expiry of temporary API credentials.",
-                T,
-            ),
-            clock_skew: gauge(
-                r,
-                "ses_probe_clock_skew_seconds",
-                "AWS clock minus local clock; positive: the local clock is behind.",
-                T,
-            ),
-            max_24h: gauge(
-                r,
-                "ses_probe_account_max_24h_send",
-                "24-hour sending quota; -1 is unlimited.",
-                T,
-            ),
-            sent_24h: gauge(
-                r,
-                "ses_probe_account_sent_last_24h",
-                "Messages sent in the last 24 hours.",
-                T,
-            ),
-            max_rate: gauge(
-                r,
-                "ses_probe_account_max_send_rate",
-                "Maximum send rate, messages per second.",
-                T,
-            ),
-            production: gauge(
-                r,
-                "ses_probe_account_production_access",
-                "1 with production access, 0 in the sandbox.",
-                T,
-            ),
-            sending: gauge(
-                r,
-                "ses_probe_account_sending_enabled",
-                "1 if account sending is enabled.",
-                T,
-            ),
-            enforcement: gauge(
-                r,
-                "ses_probe_account_enforcement_status",
-                "One-hot SES enforcement status.",
-                &["target", "status"],
-            ),
-            budget: gauge(
-                r,
-                "ses_probe_send_budget_remaining",
-                "Probe sends left in the rolling 24-hour budget.",
-                T,
-            ),
-            build_info: gauge(
-                r,
-                "ses_probe_build_info",
-                "The running build.",
-                &["version", "revision"],
-            ),
-            reload_ok: gauge(
-                r,
-                "ses_probe_config_last_reload_successful",
-                "1 if the last configuration load succeeded.",
-                &[],
-            ),
-            reload_ts: gauge(
-                r,
-                "ses_probe_config_last_reload_success_timestamp_seconds",
-                "When the configuration was last loaded successfully.",
-                &[],
-            ),
+        Families(
+            METRICS
+                .iter()
+                .map(|d| {
+                    let opts = Opts::new(d.name, d.help);
+                    match d.kind {
+                        Kind::Gauge => {
+                            let g = GaugeVec::new(opts, d.labels).expect("valid metric");
+                            r.register(Box::new(g.clone())).expect("unique metric");
+                            Family::Gauge(g)
+                        }
+                        Kind::Counter => {
+                            let c = IntCounterVec::new(opts, d.labels).expect("valid metric");
+                            r.register(Box::new(c.clone())).expect("unique metric");
+                            Family::Counter(c)
+                        }
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Set a gauge.
+    fn set(&self, m: M, labels: &[&str], value: f64) {
+        if let Family::Gauge(g) = &self.0[m as usize] {
+            g.with_label_values(labels).set(value);
+        }
+    }
+
+    /// Add to a counter.
+    fn add(&self, m: M, labels: &[&str], n: u64) {
+        if let Family::Counter(c) = &self.0[m as usize] {
+            c.with_label_values(labels).inc_by(n);
         }
     }
 
     fn fill(&self, target: &str, check: CheckKind, cs: &CheckState) {
         let c = check.as_str();
         if let Some(left) = cs.budget_remaining {
-            self.budget
-                .with_label_values(&[target])
-                .set(f64::from(left));
+            self.set(M::Budget, &[target], f64::from(left));
         }
         let tc = [target, c];
         if let Some(t) = cs.last_attempt {
-            self.last_run.with_label_values(&tc).set(secs(t));
+            self.set(M::LastRun, &tc, secs(t));
         }
         let Some(o) = &cs.latest else { return };
-        self.success
-            .with_label_values(&tc)
-            .set(if o.success { 1.0 } else { 0.0 });
-        self.duration
-            .with_label_values(&tc)
-            .set(o.duration.as_secs_f64());
-        self.runs_total.with_label_values(&tc).inc_by(cs.runs);
+        self.set(M::Success, &tc, if o.success { 1.0 } else { 0.0 });
+        self.set(M::Duration, &tc, o.duration.as_secs_f64());
+        self.add(M::RunsTotal, &tc, cs.runs);
         if let Some(t) = cs.last_success {
-            self.last_success.with_label_values(&tc).set(secs(t));
+            self.set(M::LastSuccess, &tc, secs(t));
         }
         for p in &o.phases {
-            self.phase_duration
-                .with_label_values(&[target, c, p.name])
-                .set(p.seconds);
+            self.set(M::PhaseDuration, &[target, c, p.name], p.seconds);
             if let (CheckKind::Smtp, Some(code)) = (check, p.code) {
-                self.reply_code
-                    .with_label_values(&[target, p.name])
-                    .set(f64::from(code));
+                self.set(M::ReplyCode, &[target, p.name], f64::from(code));
             }
         }
         for (class, n) in &cs.findings_total {
-            self.findings_total
-                .with_label_values(&[target, c, class.as_str()])
-                .inc_by(*n);
+            self.add(M::FindingsTotal, &[target, c, class.as_str()], *n);
         }
         for (class, severity) in &cs.seen {
             let present = o
                 .findings
                 .iter()
                 .any(|f| f.class == *class && f.severity == *severity);
-            self.finding
-                .with_label_values(&[target, c, class.as_str(), severity.as_str()])
-                .set(if present { 1.0 } else { 0.0 });
+            self.set(
+                M::Finding,
+                &[target, c, class.as_str(), severity.as_str()],
+                if present { 1.0 } else { 0.0 },
+            );
         }
         let facts = &o.facts;
         if let Some(t) = facts.tls.as_ref().and_then(|t| t.certificate_not_after) {
-            self.tls_expiry.with_label_values(&[target]).set(t as f64);
+            self.set(M::TlsExpiry, &[target], t as f64);
         }
         if let Some(id) = &facts.identity {
-            self.identity_info
-                .with_label_values(&[target, &id.account, id.principal_type.as_str(), &id.arn])
-                .set(1.0);
+            self.set(
+                M::IdentityInfo,
+                &[target, &id.account, id.principal_type.as_str(), &id.arn],
+                1.0,
+            );
         }
         if let Some(t) = facts.credentials_expiry {
-            self.credentials_expiry
-                .with_label_values(&[target])
-                .set(t as f64);
+            self.set(M::CredentialsExpiry, &[target], t as f64);
         }
         if let Some(a) = &facts.account {
             let t = [target];
-            self.max_24h.with_label_values(&t).set(a.max_24_hour_send);
-            self.sent_24h
-                .with_label_values(&t)
-                .set(a.sent_last_24_hours);
-            self.max_rate.with_label_values(&t).set(a.max_send_rate);
-            self.production
-                .with_label_values(&t)
-                .set(if a.production_access_enabled {
+            self.set(M::Max24h, &t, a.max_24_hour_send);
+            self.set(M::Sent24h, &t, a.sent_last_24_hours);
+            self.set(M::MaxRate, &t, a.max_send_rate);
+            self.set(
+                M::Production,
+                &t,
+                if a.production_access_enabled {
                     1.0
                 } else {
                     0.0
-                });
-            self.sending
-                .with_label_values(&t)
-                .set(if a.sending_enabled { 1.0 } else { 0.0 });
+                },
+            );
+            self.set(M::Sending, &t, if a.sending_enabled { 1.0 } else { 0.0 });
             if let Some(status) = &a.enforcement_status {
                 for s in ENFORCEMENT {
-                    self.enforcement.with_label_values(&[target, s]).set(
-                        if status.eq_ignore_ascii_case(s) {
-                            1.0
-                        } else {
-                            0.0
-                        },
-                    );
+                    let on = status.eq_ignore_ascii_case(s);
+                    self.set(M::Enforcement, &[target, s], if on { 1.0 } else { 0.0 });
                 }
             }
         }
     }
+}
+
+/// Label values, for the docs: the vocabulary of every label above.
+const LABELS: &[(&str, &str)] = &[
+    ("target", "the name of a target in the configuration file"),
+    ("check", "`smtp`, `identity`, `account`, `send`"),
+    ("class", "a failure class from [failure-classes.md](failure-classes.md) (`auth_credentials_invalid`, `sandbox`, ...)"),
+    ("severity", "`warning`, `critical` (the class's default severity)"),
+    ("phase", "SMTP phase: `dns`, `connect`, `banner`, `ehlo`, `starttls`, `tls`, `ehlo_tls`, `auth`, `mail`, `rcpt`, `data`, `quit`; API checks: `credentials` (resolving the credential chain), then the operation: `GetCallerIdentity`, `GetAccount`, `SendEmail`"),
+    ("principal_type", "`root`, `iam_user`, `assumed_role`, `federated_user`, `other`"),
+    ("status", "SES enforcement status: `HEALTHY`, `PROBATION`, `SHUTDOWN`"),
+];
+
+/// `docs/metrics.md`, generated from [`METRICS`] and [`LABELS`].
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Metrics reference\n\n\
+         ses-probe serves these series on `/metrics` (default listen address\n\
+         `127.0.0.1:10587`). The metric names and label names are a public API: the\n\
+         dashboard in `dashboards/ses-probe.json` and the alerting rules in\n\
+         `dashboards/alerts.yml` are built on them, and a test checks that both use\n\
+         only the names listed in the table below (one row per metric, the name in\n\
+         backticks in the first column). Names are never removed or renamed; new\n\
+         ones are added here first.\n\n\
+         This file is generated from `src/metrics.rs`; `cargo test` fails when they disagree.\n\
+         Regenerate with `SES_PROBE_BLESS=1 cargo test --lib metrics_reference_doc`.\n\n\
+         ## Labels\n\n| label | values |\n|---|---|\n",
+    );
+    for (label, values) in LABELS {
+        out.push_str(&format!("| `{label}` | {values} |\n"));
+    }
+    out.push_str(
+        "\nTimestamps are Unix seconds. Gauges described as \"of the last run\" keep\n\
+         their value until the next run of that check replaces it.\n\n\
+         ## Metrics\n\n| metric | type | labels | meaning |\n|---|---|---|---|\n",
+    );
+    for d in METRICS {
+        let labels = if d.labels.is_empty() {
+            "(none)".to_owned()
+        } else {
+            d.labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let meaning = d.help.trim_end_matches('.');
+        let mut chars = meaning.chars();
+        let meaning = match chars.next() {
+            Some(first) if first.is_uppercase() && !meaning.starts_with("AWS") => {
+                first.to_lowercase().chain(chars).collect::<String>()
+            }
+            _ => meaning.to_owned(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {labels} | {} |\n",
+            d.name,
+            d.kind.as_str(),
+            meaning.replace('|', "\\|")
+        ));
+    }
+    out.push_str(
+        "\nPrometheus adds `up` and `scrape_duration_seconds` for every scrape; the\n\
+         dashboard and the exporter-down alert use them too.\n",
+    );
+    out
 }
 
 #[cfg(test)]
@@ -470,6 +476,30 @@ mod tests {
 
     fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
         text.lines().find(|l| l.starts_with(prefix))
+    }
+
+    #[test]
+    fn metrics_reference_doc() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
+        let want = reference_markdown();
+        if std::env::var_os("SES_PROBE_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap();
+        assert!(
+            have == want,
+            "docs/metrics.md is out of date; regenerate with SES_PROBE_BLESS=1 cargo test --lib metrics_reference_doc"
+        );
+    }
+
+    #[test]
+    fn metric_names_are_unique_and_prefixed() {
+        let mut seen = BTreeSet::new();
+        for d in METRICS {
+            assert!(d.name.starts_with("ses_probe_"), "{}", d.name);
+            assert!(seen.insert(d.name), "{} defined twice", d.name);
+            assert!(d.help.ends_with('.'), "{}: help is a sentence", d.name);
+        }
     }
 
     #[test]

@@ -190,6 +190,28 @@ impl Finding {
         self.severity = severity;
         self
     }
+
+    /// Record the phase the finding arose in, unless it already names one.
+    pub fn in_phase(mut self, phase: &str) -> Self {
+        self.details.phase.get_or_insert_with(|| phase.to_owned());
+        self
+    }
+
+    /// Name the IAM action a denial was about, unless the server named it.
+    pub fn denying(mut self, action: &str) -> Self {
+        if self.class == Class::IamAccessDenied {
+            self.details.action.get_or_insert_with(|| action.to_owned());
+        }
+        self
+    }
+
+    /// No region could be found for the target.
+    pub fn region_missing() -> Self {
+        Finding::new(
+            Class::RegionMissing,
+            "no region: set `region` on the target, AWS_REGION, or a region in the AWS profile",
+        )
+    }
 }
 
 /// What a TLS handshake told us about the endpoint.
@@ -305,9 +327,14 @@ impl Outcome {
     /// A failed outcome carrying one finding.
     pub fn failed(check: CheckKind, finding: Finding) -> Self {
         let mut o = Outcome::new(check);
-        o.success = false;
-        o.findings.push(finding);
+        o.fail(finding);
         o
+    }
+
+    /// Mark the outcome failed, for the reason `finding` gives.
+    pub fn fail(&mut self, finding: Finding) {
+        self.success = false;
+        self.findings.push(finding);
     }
 
     /// Worst severity among the findings; a failure without a critical
@@ -343,6 +370,14 @@ impl Outcome {
     pub fn phase_seconds(&self) -> f64 {
         self.phases.iter().map(|p| p.seconds).sum()
     }
+}
+
+/// The outcomes of one target's checks, in report order.
+#[derive(Clone, Debug)]
+pub struct TargetOutcomes {
+    pub name: String,
+    pub region: Option<String>,
+    pub outcomes: Vec<Outcome>,
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

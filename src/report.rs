@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::outcome::{Outcome, Status};
+use crate::outcome::{Outcome, Status, TargetOutcomes};
 
 /// Every outcome of one pass over a plan.
 #[derive(Debug, Default, Serialize)]
@@ -38,32 +38,35 @@ pub struct CheckReport {
 
 impl Report {
     /// Build a report; statuses are computed here so every consumer agrees.
-    pub fn new(
-        targets: Vec<(String, Option<String>, Vec<Outcome>)>,
-        warnings: Vec<String>,
-    ) -> Self {
+    pub fn new(targets: Vec<TargetOutcomes>, warnings: Vec<String>) -> Self {
         let targets: Vec<TargetReport> = targets
             .into_iter()
-            .map(|(name, region, outcomes)| {
-                let checks: Vec<CheckReport> = outcomes
-                    .into_iter()
-                    .map(|o| CheckReport {
-                        status: o.status(),
-                        outcome: o,
-                    })
-                    .collect();
-                let status = checks
-                    .iter()
-                    .map(|c| c.status)
-                    .max()
-                    .unwrap_or(Status::Unknown);
-                TargetReport {
-                    name,
-                    region,
-                    status,
-                    checks,
-                }
-            })
+            .map(
+                |TargetOutcomes {
+                     name,
+                     region,
+                     outcomes,
+                 }| {
+                    let checks: Vec<CheckReport> = outcomes
+                        .into_iter()
+                        .map(|o| CheckReport {
+                            status: o.status(),
+                            outcome: o,
+                        })
+                        .collect();
+                    let status = checks
+                        .iter()
+                        .map(|c| c.status)
+                        .max()
+                        .unwrap_or(Status::Unknown);
+                    TargetReport {
+                        name,
+                        region,
+                        status,
+                        checks,
+                    }
+                },
+            )
             .collect();
         let status = targets
             .iter()
@@ -237,8 +240,16 @@ mod tests {
         );
         Report::new(
             vec![
-                ("a".into(), Some("eu-west-1".into()), vec![ok, warn]),
-                ("b".into(), None, vec![bad]),
+                TargetOutcomes {
+                    name: "a".into(),
+                    region: Some("eu-west-1".into()),
+                    outcomes: vec![ok, warn],
+                },
+                TargetOutcomes {
+                    name: "b".into(),
+                    region: None,
+                    outcomes: vec![bad],
+                },
             ],
             vec![],
         )

@@ -1,39 +1,34 @@
-//! When checks run: the single pass of `--once` and the daemon's loop.
+//! When checks run: the single pass of `--once` and the daemon's loops.
+//!
+//! Every run of a check goes through [`run_check`]: under the check's outer
+//! deadline ([`Check::deadline`]), with a panic caught and turned into an
+//! `unknown` outcome, so neither a check bug nor a pathological peer can
+//! hang a pass or make a target vanish from the report and the metrics.
 //!
 //! A pass runs every check of every target concurrently, at most
-//! `server.concurrency` at a time, each under an outer deadline so a check
-//! bug can never hang the pass. `--once` is exactly one such pass.
+//! `server.concurrency` at a time. `--once` is exactly one such pass; the
+//! daemon runs one task per target, in which each check loops on its own
+//! interval.
 
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
-use crate::checks::{self, Context};
+use crate::checks::{self, Check};
 use crate::config::{Plan, Target};
-use crate::diagnosis::{Class, Details};
-use crate::outcome::{CheckKind, Finding, Outcome};
+use crate::diagnosis::{redact, Class};
+use crate::outcome::{Finding, Outcome, TargetOutcomes};
 
-/// The outer deadline of a check: generous, since each phase inside has its
-/// own timeout; only a bug or a pathological peer reaches it.
-pub fn check_deadline(target: &Target, check: CheckKind) -> Duration {
-    let phase = match check {
-        CheckKind::Smtp => target.smtp.as_ref().map(|s| s.phase_timeout),
-        _ => target.api.as_ref().map(|a| a.timeout),
-    }
-    .unwrap_or(crate::config::DEFAULT_PHASE_TIMEOUT);
-    // SMTP has up to a dozen phases; API checks a credential lookup and a call.
-    let phases = if check == CheckKind::Smtp { 14 } else { 4 };
-    phase * phases
-}
-
-/// Run one check under its outer deadline.
-pub async fn run_check(target: &Target, check: CheckKind, ctx: &Context) -> Outcome {
-    let outcome = run_check_bounded(target, check, ctx).await;
+/// Run one check under its outer deadline; a panic becomes an outcome.
+pub async fn run_check(target: &Target, check: Check<'_>) -> Outcome {
+    let outcome = run_guarded(target, check).await;
     tracing::info!(
         target = %target.name,
-        check = %check,
+        check = %check.kind(),
         status = outcome.status().as_str(),
         class = outcome.primary_finding().map(|f| f.class.as_str()).unwrap_or("ok"),
         seconds = outcome.duration.as_secs_f64(),
@@ -42,24 +37,47 @@ pub async fn run_check(target: &Target, check: CheckKind, ctx: &Context) -> Outc
     outcome
 }
 
-async fn run_check_bounded(target: &Target, check: CheckKind, ctx: &Context) -> Outcome {
-    let deadline = check_deadline(target, check);
-    match tokio::time::timeout(deadline, checks::run(target, check, ctx)).await {
-        Ok(outcome) => outcome,
+async fn run_guarded(target: &Target, check: Check<'_>) -> Outcome {
+    let deadline = check.deadline();
+    let run = AssertUnwindSafe(checks::run(target, check)).catch_unwind();
+    match tokio::time::timeout(deadline, run).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(
+                target = %target.name,
+                check = %check.kind(),
+                panic = %redact(&what),
+                "a check panicked"
+            );
+            Outcome::failed(
+                check.kind(),
+                Finding::new(
+                    Class::Unknown,
+                    format!(
+                        "the {} check stopped on an internal error (a bug: see the log)",
+                        check.kind()
+                    ),
+                )
+                .in_phase("check"),
+            )
+        }
         Err(_) => {
             let mut o = Outcome::failed(
-                check,
+                check.kind(),
                 Finding::new(
                     Class::Timeout,
                     format!(
-                        "the {check} check did not finish within {}s",
+                        "the {} check did not finish within {}s",
+                        check.kind(),
                         deadline.as_secs()
                     ),
                 )
-                .with_details(Details {
-                    phase: Some("check".into()),
-                    ..Details::default()
-                }),
+                .in_phase("check"),
             );
             o.duration = deadline;
             o
@@ -68,37 +86,27 @@ async fn run_check_bounded(target: &Target, check: CheckKind, ctx: &Context) -> 
 }
 
 /// Run every check of every target once; results keep the plan's order.
-pub async fn run_once(plan: &Plan) -> Vec<(Target, Vec<Outcome>)> {
-    let ctx = Arc::new(Context::new(&plan.server.state_directory));
-    let permits = Arc::new(Semaphore::new(plan.server.concurrency));
-    let mut set = JoinSet::new();
-    for (ti, target) in plan.targets.iter().enumerate() {
-        for (ci, check) in target.checks().into_iter().enumerate() {
-            let (target, ctx, permits) = (target.clone(), ctx.clone(), permits.clone());
-            set.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                (ti, ci, run_check(&target, check, &ctx).await)
-            });
+pub async fn run_once(plan: &Plan) -> Vec<TargetOutcomes> {
+    let permits = Semaphore::new(permits_for(plan.server.concurrency));
+    let permits = &permits;
+    let targets = plan.targets.iter().map(|target| async move {
+        let runs = target.checks().into_iter().map(|check| async move {
+            let _permit = permits.acquire().await;
+            run_check(target, check).await
+        });
+        TargetOutcomes {
+            name: target.name.clone(),
+            region: target.region.clone(),
+            outcomes: futures_util::future::join_all(runs).await,
         }
-    }
-    let mut results: Vec<(Target, Vec<(usize, Outcome)>)> = plan
-        .targets
-        .iter()
-        .map(|t| (t.clone(), Vec::new()))
-        .collect();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((ti, ci, outcome)) => results[ti].1.push((ci, outcome)),
-            Err(e) => tracing::error!(error = %e, "a check task panicked"),
-        }
-    }
-    results
-        .into_iter()
-        .map(|(t, mut o)| {
-            o.sort_by_key(|(ci, _)| *ci);
-            (t, o.into_iter().map(|(_, o)| o).collect())
-        })
-        .collect()
+    });
+    futures_util::future::join_all(targets).await
+}
+
+/// A semaphore's size for a concurrency limit (validation bounds the
+/// limit; this keeps the semaphore constructor from ever panicking).
+fn permits_for(concurrency: usize) -> usize {
+    concurrency.clamp(1, Semaphore::MAX_PERMITS)
 }
 
 /// How far a run may move from its slot, as a share of the interval, so
@@ -126,23 +134,25 @@ pub fn next_delay(interval: Duration) -> Duration {
 /// What a running check loop reports back after each run.
 pub type Sink = Arc<dyn Fn(&Target, &Outcome) + Send + Sync>;
 
-/// The daemon's scheduler: one task per (target, check), each on its own
-/// interval, sharing a concurrency limit. A slow or hanging target only ever
-/// holds its own task (and one permit, until its deadline).
+/// The daemon's scheduler: one task per target, in which each check runs on
+/// its own interval, all sharing one concurrency limit. A slow or hanging
+/// check only ever holds its own loop (and one permit, until its deadline).
 pub struct Scheduler {
-    ctx: Arc<Context>,
     permits: Arc<Semaphore>,
+    /// The configured limit the semaphore currently stands for.
+    limit: usize,
     sink: Sink,
-    tasks: Vec<(Target, tokio::task::AbortHandle)>,
+    tasks: HashMap<String, (Target, tokio::task::AbortHandle)>,
 }
 
 impl Scheduler {
     pub fn new(plan: &Plan, sink: Sink) -> Self {
+        let limit = permits_for(plan.server.concurrency);
         Scheduler {
-            ctx: Arc::new(Context::new(&plan.server.state_directory)),
-            permits: Arc::new(Semaphore::new(plan.server.concurrency)),
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
             sink,
-            tasks: Vec::new(),
+            tasks: HashMap::new(),
         }
     }
 
@@ -154,61 +164,79 @@ impl Scheduler {
     }
 
     fn spawn_target(&mut self, target: &Target) {
-        for check in target.checks() {
-            let (target_c, ctx, permits, sink) = (
-                target.clone(),
-                self.ctx.clone(),
-                self.permits.clone(),
-                self.sink.clone(),
-            );
-            let handle = tokio::spawn(async move {
-                let interval = target_c.interval(check);
-                tokio::time::sleep(jitter(FIRST_RUN_SPREAD.min(interval))).await;
-                loop {
-                    let outcome = {
-                        let _permit = permits.acquire().await;
-                        run_check(&target_c, check, &ctx).await
-                    };
-                    sink(&target_c, &outcome);
-                    tokio::time::sleep(next_delay(interval)).await;
-                }
-            });
-            self.tasks.push((target.clone(), handle.abort_handle()));
-        }
+        let owned = target.clone();
+        let (permits, sink) = (self.permits.clone(), self.sink.clone());
+        let handle = tokio::spawn(async move {
+            let loops = owned
+                .checks()
+                .into_iter()
+                .map(|check| check_loop(&owned, check, &permits, &sink));
+            futures_util::future::join_all(loops).await;
+        });
+        self.tasks
+            .insert(target.name.clone(), (target.clone(), handle.abort_handle()));
     }
 
     /// Swap in a new plan: targets whose settings did not change keep
     /// running undisturbed (no extra probe, no lost timing); changed and new
-    /// ones start afresh; removed ones stop. The concurrency limit and state
-    /// directory follow the new plan.
+    /// ones start afresh; removed ones stop. The concurrency limit follows
+    /// the new plan for every task, running ones included.
     pub fn reload(&mut self, plan: &Plan) {
-        let mut kept = Vec::new();
-        for (target, handle) in self.tasks.drain(..) {
-            if plan.targets.contains(&target) {
-                kept.push((target, handle));
-            } else {
-                handle.abort();
-            }
-        }
-        self.tasks = kept;
-        if plan.server.concurrency != self.permits.available_permits() {
-            // Running tasks keep their old semaphore until restarted; new
-            // and changed targets use the new limit.
-            self.permits = Arc::new(Semaphore::new(plan.server.concurrency));
-        }
-        self.ctx = Arc::new(Context::new(&plan.server.state_directory));
+        let mut old = std::mem::take(&mut self.tasks);
+        self.resize(permits_for(plan.server.concurrency));
         for target in &plan.targets {
-            if !self.tasks.iter().any(|(t, _)| t == target) {
-                self.spawn_target(target);
+            match old.remove(&target.name) {
+                Some((running, handle)) if running == *target => {
+                    self.tasks.insert(target.name.clone(), (running, handle));
+                }
+                Some((_, handle)) => {
+                    handle.abort();
+                    self.spawn_target(target);
+                }
+                None => self.spawn_target(target),
             }
         }
+        for (_, handle) in old.into_values() {
+            handle.abort();
+        }
+    }
+
+    /// Change the number of permits of the one shared semaphore. Growing is
+    /// immediate; shrinking takes permits away as running checks return
+    /// them, so the limit is never exceeded on the way.
+    fn resize(&mut self, limit: usize) {
+        if limit > self.limit {
+            self.permits.add_permits(limit - self.limit);
+        } else if limit < self.limit {
+            let (permits, take) = (self.permits.clone(), (self.limit - limit) as u32);
+            tokio::spawn(async move {
+                if let Ok(taken) = permits.acquire_many_owned(take).await {
+                    taken.forget();
+                }
+            });
+        }
+        self.limit = limit;
     }
 
     /// Cancel every in-flight and scheduled check.
     pub fn stop(&mut self) {
-        for (_, handle) in self.tasks.drain(..) {
+        for (_, (_, handle)) in self.tasks.drain() {
             handle.abort();
         }
+    }
+}
+
+/// One check's loop: run, report, sleep, forever.
+async fn check_loop(target: &Target, check: Check<'_>, permits: &Semaphore, sink: &Sink) {
+    let interval = check.interval();
+    tokio::time::sleep(jitter(FIRST_RUN_SPREAD.min(interval))).await;
+    loop {
+        let outcome = {
+            let _permit = permits.acquire().await;
+            run_check(target, check).await
+        };
+        sink(target, &outcome);
+        tokio::time::sleep(next_delay(interval)).await;
     }
 }
 

@@ -4,7 +4,7 @@
 //! SES identities), and through the binary for the credential chain, the
 //! Nagios exit codes and the persisted send budget.
 
-use ses_probe::checks::{self, Context};
+use ses_probe::checks;
 use ses_probe::config::{self, Env, Target};
 use ses_probe::diagnosis::{Class, Severity};
 use ses_probe::outcome::{CheckKind, Finding, Outcome, PrincipalType, Status};
@@ -46,8 +46,14 @@ fn target(url: &str, extra: &str) -> Target {
     target_with(url, KEY_ID, SECRET, extra)
 }
 
+/// Run the `kind` check of `t`, with its send budget (if any) in `state`.
 async fn check(t: &Target, kind: CheckKind, state: &std::path::Path) -> Outcome {
-    checks::run(t, kind, &Context::new(state)).await
+    let mut t = t.clone();
+    if let Some(send) = t.api.as_mut().and_then(|a| a.send.as_mut()) {
+        send.state_directory = state.to_owned();
+    }
+    let check = t.check(kind).expect("the target runs this check");
+    checks::run(&t, check).await
 }
 
 async fn check_once(fake: &FakeAws, extra: &str, kind: CheckKind) -> Outcome {

@@ -586,9 +586,9 @@ fn concurrency_limit_is_enforced() {
         let plan = ses_probe::config::parse(&text, "c.toml", &env).unwrap();
         let start = Instant::now();
         let results = rt.block_on(ses_probe::scheduler::run_once(&plan));
-        for (t, outcomes) in &results {
+        for t in &results {
             assert_eq!(
-                outcomes[0].primary_finding().unwrap().class.as_str(),
+                t.outcomes[0].primary_finding().unwrap().class.as_str(),
                 "timeout",
                 "{}",
                 t.name

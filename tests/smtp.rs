@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ses_probe::checks::{self, Context};
+use ses_probe::checks;
 use ses_probe::config::{self, Env, Target};
 use ses_probe::credentials::{derive_smtp_password_v4, Secret};
 use ses_probe::diagnosis::{classify_smtp_reply, Class, Severity};
@@ -123,7 +123,7 @@ async fn check(opts: &Opts) -> Outcome {
     // Bounded even if the check had no timeouts of its own.
     tokio::time::timeout(
         Duration::from_secs(60),
-        checks::run(&target, CheckKind::Smtp, &Context::new(dir.path())),
+        checks::run(&target, target.check(CheckKind::Smtp).expect("smtp check")),
     )
     .await
     .expect("the check hung")

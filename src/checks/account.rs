@@ -6,37 +6,26 @@
 //! `quota_nearly_exhausted` when the last 24 hours used at least the
 //! configured share of a limited quota. A denial names `ses:GetAccount`.
 
-use crate::aws::Session;
-use crate::config::Target;
+use crate::aws::ApiSession;
+use crate::config::{ApiTarget, Target};
 use crate::diagnosis::{Class, Details};
 use crate::outcome::{AccountFacts, CheckKind, Finding, Outcome};
 
-use super::Context;
-
 /// The operation name, used as the phase name.
 pub const PHASE: &str = "GetAccount";
+/// The IAM action it needs.
+const ACTION: &str = "ses:GetAccount";
 
-pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
+pub async fn run(target: &Target, api: &ApiTarget) -> Outcome {
     let mut outcome = Outcome::new(CheckKind::Account);
-    let Some(session) = Session::open(target, &mut outcome).await else {
+    let Some(session) = ApiSession::open(target.region.as_deref(), api, &mut outcome).await else {
         return outcome;
     };
     let client = session.sesv2();
     let Some(out) = session
-        .call(&mut outcome, PHASE, client.get_account().send())
+        .call(&mut outcome, PHASE, ACTION, client.get_account().send())
         .await
     else {
-        if let Some(f) = outcome
-            .findings
-            .iter_mut()
-            .find(|f| f.class == Class::IamAccessDenied)
-        {
-            // SES names the action in its text only sometimes; the call
-            // that was denied is known for certain.
-            f.details
-                .action
-                .get_or_insert_with(|| "ses:GetAccount".to_owned());
-        }
         return outcome;
     };
     let quota = out.send_quota();
@@ -48,13 +37,9 @@ pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
         sending_enabled: out.sending_enabled(),
         enforcement_status: out.enforcement_status().map(str::to_owned),
     };
-    let ratio = target
-        .api
-        .as_ref()
-        .map_or(crate::config::DEFAULT_QUOTA_WARNING_RATIO, |a| {
-            a.quota_warning_ratio
-        });
-    outcome.findings.extend(findings(&facts, ratio));
+    outcome
+        .findings
+        .extend(findings(&facts, api.quota_warning_ratio));
     outcome.facts.account = Some(facts);
     outcome
 }

@@ -6,24 +6,27 @@
 //! Root credentials are reported as `root_credentials` with the target's
 //! configured severity.
 
-use crate::aws::Session;
-use crate::config::Target;
+use crate::aws::ApiSession;
+use crate::config::{ApiTarget, Target};
 use crate::diagnosis::{Class, Details};
 use crate::outcome::{CheckKind, Finding, IdentityFacts, Outcome, PrincipalType};
-
-use super::Context;
 
 /// The operation name, used as the phase name.
 pub const PHASE: &str = "GetCallerIdentity";
 
-pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
+pub async fn run(target: &Target, api: &ApiTarget) -> Outcome {
     let mut outcome = Outcome::new(CheckKind::Identity);
-    let Some(session) = Session::open(target, &mut outcome).await else {
+    let Some(session) = ApiSession::open(target.region.as_deref(), api, &mut outcome).await else {
         return outcome;
     };
     let client = session.sts();
     let Some(out) = session
-        .call(&mut outcome, PHASE, client.get_caller_identity().send())
+        .call(
+            &mut outcome,
+            PHASE,
+            "sts:GetCallerIdentity",
+            client.get_caller_identity().send(),
+        )
         .await
     else {
         return outcome;
@@ -36,10 +39,7 @@ pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
         arn,
     };
     if facts.principal_type == PrincipalType::Root {
-        let severity = target
-            .api
-            .as_ref()
-            .map_or(Class::RootCredentials.severity(), |a| a.root_severity);
+        let severity = api.root_severity;
         outcome.findings.push(
             Finding::new(
                 Class::RootCredentials,

@@ -1,48 +1,114 @@
 //! The checks: the only code that talks to the network.
 //!
-//! Each check takes a [`Target`] and a [`Context`] and returns an
-//! [`Outcome`]; none of them touches metrics or prints. [`run`] is the one
-//! entry point the scheduler and `--once` share: it runs the local
-//! credential analysis first (so a secret key is never sent over SMTP), then
-//! the check, under the check's overall deadline, and stamps the timing.
+//! A [`Check`] is one check of one target *with its configuration*: the
+//! variant carries the section it runs from, so dispatch never meets a
+//! missing section, and the check itself answers how often it runs and how
+//! long it may take. [`run`] is the one entry point the scheduler and
+//! `--once` share: it runs the check under nothing but its own phase
+//! timeouts and stamps the timing; none of the checks touches metrics or
+//! prints.
+//!
+//! Adding a check: a file here with `async fn run(..) -> Outcome`, a
+//! variant of [`Check`] (and of [`CheckKind`], its stable name), and a line
+//! in [`Target::checks`].
 
 pub mod account;
 pub mod identity;
 pub mod send;
 pub mod smtp;
 
-use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::Target;
-use crate::diagnosis::{Class, Details};
+use crate::config::{ApiSend, ApiTarget, SmtpTarget, Target};
+use crate::diagnosis::Class;
 use crate::outcome::{CheckKind, Finding, Outcome};
 
-/// What checks share besides their target.
-#[derive(Clone, Debug)]
-pub struct Context {
-    /// Where the send budget is persisted.
-    pub state_directory: PathBuf,
+/// One check of a target, holding the configuration it runs from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Check<'a> {
+    Smtp(&'a SmtpTarget),
+    Identity(&'a ApiTarget),
+    Account(&'a ApiTarget),
+    Send(&'a ApiTarget, &'a ApiSend),
 }
 
-impl Context {
-    pub fn new(state_directory: impl Into<PathBuf>) -> Self {
-        Context {
-            state_directory: state_directory.into(),
+impl Check<'_> {
+    /// The check's stable name.
+    pub fn kind(&self) -> CheckKind {
+        match self {
+            Check::Smtp(_) => CheckKind::Smtp,
+            Check::Identity(_) => CheckKind::Identity,
+            Check::Account(_) => CheckKind::Account,
+            Check::Send(..) => CheckKind::Send,
+        }
+    }
+
+    /// How often the daemon runs it.
+    pub fn interval(&self) -> Duration {
+        match self {
+            Check::Smtp(s) => s.interval,
+            Check::Identity(a) => a.identity_interval,
+            Check::Account(a) => a.account_interval,
+            Check::Send(_, s) => s.interval,
+        }
+    }
+
+    /// The outer deadline: generous, since each phase inside has its own
+    /// timeout; only a bug or a pathological peer reaches it.
+    pub fn deadline(&self) -> Duration {
+        match self {
+            // DNS, connect, banner, EHLO, STARTTLS, TLS, EHLO, AUTH (two
+            // round trips for LOGIN), MAIL, RCPT, DATA, the body, QUIT.
+            Check::Smtp(s) => s.phase_timeout * SMTP_PHASES,
+            // The credential chain, then one call (with slack).
+            Check::Identity(a) | Check::Account(a) | Check::Send(a, _) => a.timeout * API_PHASES,
         }
     }
 }
 
-/// Run one check of one target.
-pub async fn run(target: &Target, check: CheckKind, ctx: &Context) -> Outcome {
+/// Most phases an SMTP check can go through, counted generously.
+const SMTP_PHASES: u32 = 14;
+/// Credential resolution and one call, each with its timeout, plus slack.
+const API_PHASES: u32 = 4;
+
+impl Target {
+    /// The checks this target runs, in report order.
+    pub fn checks(&self) -> Vec<Check<'_>> {
+        let mut out = Vec::new();
+        if let Some(smtp) = &self.smtp {
+            out.push(Check::Smtp(smtp));
+        }
+        if let Some(api) = &self.api {
+            if api.identity {
+                out.push(Check::Identity(api));
+            }
+            if api.account {
+                out.push(Check::Account(api));
+            }
+            if let Some(send) = &api.send {
+                out.push(Check::Send(api, send));
+            }
+        }
+        out
+    }
+
+    /// The check of `kind`, when the target runs it (for filters and
+    /// tests; dispatch uses [`Target::checks`]).
+    pub fn check(&self, kind: CheckKind) -> Option<Check<'_>> {
+        self.checks().into_iter().find(|c| c.kind() == kind)
+    }
+}
+
+/// Run one check of `target`.
+pub async fn run(target: &Target, check: Check<'_>) -> Outcome {
     let start = Instant::now();
     let mut outcome = match check {
-        CheckKind::Smtp => smtp::run(target, ctx).await,
-        CheckKind::Identity => identity::run(target, ctx).await,
-        CheckKind::Account => account::run(target, ctx).await,
-        CheckKind::Send => send::run(target, ctx).await,
+        Check::Smtp(smtp) => smtp::run(target, smtp).await,
+        Check::Identity(api) => identity::run(target, api).await,
+        Check::Account(api) => account::run(target, api).await,
+        Check::Send(api, send) => send::run(target, api, send).await,
     };
-    outcome.check = check;
+    outcome.check = check.kind();
     outcome.duration = start.elapsed();
     outcome.finished = SystemTime::now();
     if !outcome.success && outcome.findings.is_empty() {
@@ -53,28 +119,4 @@ pub async fn run(target: &Target, check: CheckKind, ctx: &Context) -> Outcome {
         ));
     }
     outcome
-}
-
-/// The outcome for a target whose region is unknown.
-pub fn region_missing(check: CheckKind) -> Outcome {
-    Outcome::failed(
-        check,
-        Finding::new(
-            Class::RegionMissing,
-            "no region: set `region` on the target, AWS_REGION, or a region in the AWS profile",
-        ),
-    )
-}
-
-/// A finding for a classified failure, with the phase recorded.
-pub fn finding_for(
-    class: Class,
-    message: impl Into<String>,
-    mut details: Details,
-    phase: Option<&str>,
-) -> Finding {
-    if details.phase.is_none() {
-        details.phase = phase.map(str::to_owned);
-    }
-    Finding::new(class, message).with_details(details)
 }

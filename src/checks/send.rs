@@ -8,34 +8,24 @@
 
 use std::time::SystemTime;
 
-use crate::aws::Session;
+use crate::aws::ApiSession;
 use crate::budget::{SendBudget, Spend};
-use crate::config::{ApiSend, Target};
-use crate::diagnosis::{Class, Details};
+use crate::config::{ApiSend, ApiTarget, Target};
+use crate::diagnosis::Class;
 use crate::outcome::{CheckKind, Finding, Outcome};
-
-use super::Context;
 
 /// The operation name, used as the phase name.
 pub const PHASE: &str = "SendEmail";
 
-pub async fn run(target: &Target, ctx: &Context) -> Outcome {
+pub async fn run(target: &Target, api: &ApiTarget, send: &ApiSend) -> Outcome {
     let mut outcome = Outcome::new(CheckKind::Send);
-    let Some(send) = target.api.as_ref().and_then(|a| a.send.as_ref()) else {
-        outcome.success = false;
-        outcome.findings.push(Finding::new(
-            Class::Unknown,
-            "the target has no [target.api.send] section",
-        ));
-        return outcome;
-    };
-    let budget = SendBudget::new(&ctx.state_directory, &target.name, send.daily_budget);
+    let budget = SendBudget::new(&send.state_directory, &target.name, send.daily_budget);
     match budget.remaining(SystemTime::now()) {
         Ok(0) => return skipped(outcome, &target.name, None),
         Ok(_) => {}
         Err(e) => return budget_error(outcome, &budget, &e),
     }
-    let Some(session) = Session::open(target, &mut outcome).await else {
+    let Some(session) = ApiSession::open(target.region.as_deref(), api, &mut outcome).await else {
         return outcome;
     };
     match budget.try_spend(SystemTime::now()) {
@@ -45,20 +35,15 @@ pub async fn run(target: &Target, ctx: &Context) -> Outcome {
     }
     let client = session.sesv2();
     let request = probe_request(&client, send, &target.name);
-    if let Some(out) = session.call(&mut outcome, PHASE, request.send()).await {
+    if let Some(out) = session
+        .call(&mut outcome, PHASE, "ses:SendEmail", request.send())
+        .await
+    {
         tracing::debug!(
             target = %target.name,
             message_id = out.message_id().unwrap_or(""),
             "probe message accepted"
         );
-    } else if let Some(f) = outcome
-        .findings
-        .iter_mut()
-        .find(|f| f.class == Class::IamAccessDenied)
-    {
-        f.details
-            .action
-            .get_or_insert_with(|| "ses:SendEmail".to_owned());
     }
     outcome
 }
@@ -104,8 +89,7 @@ fn skipped(mut outcome: Outcome, target: &str, next_at: Option<i64>) -> Outcome 
 
 /// Without a durable budget the probe must not send at all.
 fn budget_error(mut outcome: Outcome, budget: &SendBudget, e: &std::io::Error) -> Outcome {
-    outcome.success = false;
-    outcome.findings.push(
+    outcome.fail(
         Finding::new(
             Class::Unknown,
             format!(
@@ -113,10 +97,7 @@ fn budget_error(mut outcome: Outcome, budget: &SendBudget, e: &std::io::Error) -
                 budget.path().display()
             ),
         )
-        .with_details(Details {
-            phase: Some("budget".to_owned()),
-            ..Details::default()
-        }),
+        .in_phase("budget"),
     );
     outcome
 }

@@ -65,21 +65,14 @@ use crate::credentials::{analyse_smtp, Secret, SmtpCredentials};
 use crate::diagnosis::{classify_smtp_reply, redact, Class, Details, Severity};
 use crate::outcome::{truncate, CheckKind, Finding, Outcome, Phase, TlsFacts};
 
-use super::{finding_for, Context};
 use wire::{Capabilities, Conn, Reply, WireError};
 
 /// Longest piece of server text quoted in a finding's message.
 const MESSAGE_TEXT: usize = 200;
 
-pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
-    let Some(smtp) = &target.smtp else {
-        return Outcome::failed(
-            CheckKind::Smtp,
-            Finding::new(Class::Unknown, "the target has no SMTP section"),
-        );
-    };
+pub async fn run(target: &Target, smtp: &SmtpTarget) -> Outcome {
     let Some(region) = target.region.as_deref() else {
-        return super::region_missing(CheckKind::Smtp);
+        return Outcome::failed(CheckKind::Smtp, Finding::region_missing());
     };
     let analysis = analyse_smtp(&SmtpCredentials {
         username: &smtp.username,
@@ -95,7 +88,7 @@ pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
     }
 
     let mut rec = Recorder::new(smtp.phase_timeout);
-    let mut session = Session::default();
+    let mut session = SessionNotes::default();
     let result = probe(smtp, &mut rec, &mut session).await;
 
     let mut outcome = Outcome::new(CheckKind::Smtp);
@@ -121,7 +114,6 @@ pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
             }
         }
         Err(failure) => {
-            outcome.success = false;
             let mut message = failure.message;
             if failure.class == Class::AuthCredentialsInvalid && !analysis.findings.is_empty() {
                 let local: Vec<&str> = analysis.findings.iter().map(|f| f.class.as_str()).collect();
@@ -130,12 +122,11 @@ pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
                     local.join(", ")
                 ));
             }
-            outcome.findings.push(finding_for(
-                failure.class,
-                message,
-                *failure.details,
-                Some(failure.phase),
-            ));
+            outcome.fail(
+                Finding::new(failure.class, message)
+                    .with_details(*failure.details)
+                    .in_phase(failure.phase),
+            );
             outcome.findings.extend(session.warnings);
             outcome.findings.extend(analysis.findings);
         }
@@ -145,7 +136,7 @@ pub async fn run(target: &Target, _ctx: &Context) -> Outcome {
 
 /// What the session learnt besides the verdict.
 #[derive(Default)]
-struct Session {
+struct SessionNotes {
     tls: Option<TlsFacts>,
     /// Findings that do not fail the check (certificate expiring).
     warnings: Vec<Finding>,
@@ -318,7 +309,7 @@ fn with_reply(phase: Phase, reply: Option<&Reply>) -> Phase {
 async fn probe(
     smtp: &SmtpTarget,
     rec: &mut Recorder,
-    session: &mut Session,
+    session: &mut SessionNotes,
 ) -> Result<(), Failure> {
     let host = smtp.host.as_str();
     let port = smtp.port;
@@ -447,7 +438,7 @@ where
 
 async fn handshake(
     rec: &mut Recorder,
-    session: &mut Session,
+    session: &mut SessionNotes,
     smtp: &SmtpTarget,
     tcp: TcpStream,
 ) -> Result<TlsStream<TcpStream>, Failure> {
@@ -488,15 +479,16 @@ async fn handshake(
         if not_after - now < margin {
             let when = SystemTime::UNIX_EPOCH + Duration::from_secs(not_after.max(0) as u64);
             let days = (not_after - now) as f64 / 86_400.0;
-            session.warnings.push(finding_for(
-                Class::TlsCertificateExpiring,
-                format!(
-                    "the certificate of {name} expires in {days:.1} days ({})",
-                    humantime::format_rfc3339_seconds(when)
-                ),
-                Details::default(),
-                Some("tls"),
-            ));
+            session.warnings.push(
+                Finding::new(
+                    Class::TlsCertificateExpiring,
+                    format!(
+                        "the certificate of {name} expires in {days:.1} days ({})",
+                        humantime::format_rfc3339_seconds(when)
+                    ),
+                )
+                .in_phase("tls"),
+            );
         }
     }
     session.tls = Some(facts);

@@ -14,7 +14,7 @@ use regex::Regex;
 use super::{Class, Details};
 
 /// Which interface a text came from, when the caller knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channel {
     Smtp,
     Api,

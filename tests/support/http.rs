@@ -91,9 +91,9 @@ pub struct Daemon {
 impl Daemon {
     /// Start from a config file, as `ses-probe run --config` would.
     pub fn start(config: &std::path::Path) -> Daemon {
-        use ses_probe::cli::Source;
+        use ses_probe::config::Source;
         let env = ses_probe::config::Env::from_process();
-        let plan = ses_probe::config::load(config, &env).unwrap_or_else(|e| panic!("{e}"));
+        let plan = ses_probe::config::load_file(config, &env).unwrap_or_else(|e| panic!("{e}"));
         let source = Source::File(config.to_owned());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let server = ServerThread::spawn(move |stop_rx| async move {

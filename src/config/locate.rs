@@ -1,0 +1,135 @@
+//! Where a key is: dotted key paths and their line numbers in the file.
+//!
+//! serde reports where a *type* error is, but validation errors (a missing
+//! file, a bad duration) are found later, on values; a span-keeping parse of
+//! the same text maps their key paths back to lines so that every problem
+//! reads `file:line: key: message`.
+
+/// A key path segment.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+pub(super) fn segs(p: &serde_ignored::Path<'_>) -> Vec<Seg> {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => Vec::new(),
+        Path::Seq { parent, index } => {
+            let mut v = segs(parent);
+            v.push(Seg::Index(*index));
+            v
+        }
+        Path::Map { parent, key } => {
+            let mut v = segs(parent);
+            v.push(Seg::Key(key.clone()));
+            v
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => segs(parent),
+    }
+}
+
+pub(super) fn path_string(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Maps key paths to line numbers using a span-keeping parse of the text.
+pub(super) struct Locator {
+    pub(super) origin: String,
+    doc: Option<toml_edit::ImDocument<String>>,
+    line_starts: Vec<usize>,
+}
+
+impl Locator {
+    pub(super) fn new(text: &str, origin: &str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Locator {
+            origin: origin.to_owned(),
+            doc: toml_edit::ImDocument::parse(text.to_owned()).ok(),
+            line_starts,
+        }
+    }
+
+    pub(super) fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset)
+    }
+
+    /// Line of the deepest part of `path` present in the file: the key
+    /// itself, or the table that should have held it.
+    pub(super) fn line(&self, path: &[Seg]) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let mut node = Node::Table(doc.as_table());
+        let mut best = None;
+        for seg in path {
+            let (span, next) = match (node, seg) {
+                (Node::Table(t), Seg::Key(k)) => match t.get_key_value(k) {
+                    Some((key, item)) => (key.span().or_else(|| item.span()), Node::of_item(item)),
+                    None => break,
+                },
+                (Node::Inline(t), Seg::Key(k)) => match t.get_key_value(k) {
+                    Some((key, value)) => (key.span(), Node::of_item(value)),
+                    None => break,
+                },
+                (Node::Array(a), Seg::Index(i)) => match a.get(*i) {
+                    Some(t) => (t.span(), Node::Table(t)),
+                    None => break,
+                },
+                _ => break,
+            };
+            if let Some(span) = span {
+                best = Some(self.line_of(span.start));
+            }
+            node = next;
+        }
+        best
+    }
+}
+
+/// A place in the span-keeping document.
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Table(&'a toml_edit::Table),
+    Inline(&'a toml_edit::InlineTable),
+    Array(&'a toml_edit::ArrayOfTables),
+    Leaf,
+}
+
+impl<'a> Node<'a> {
+    fn of_item(item: &'a toml_edit::Item) -> Node<'a> {
+        match item {
+            toml_edit::Item::Table(t) => Node::Table(t),
+            toml_edit::Item::ArrayOfTables(a) => Node::Array(a),
+            toml_edit::Item::Value(v) => Node::of_value(v),
+            toml_edit::Item::None => Node::Leaf,
+        }
+    }
+
+    fn of_value(value: &'a toml_edit::Value) -> Node<'a> {
+        match value {
+            toml_edit::Value::InlineTable(t) => Node::Inline(t),
+            _ => Node::Leaf,
+        }
+    }
+}
+/// `base` with one more key.
+pub(super) fn key(base: &[Seg], k: &str) -> Vec<Seg> {
+    let mut v = base.to_vec();
+    v.push(Seg::Key(k.to_owned()));
+    v
+}

@@ -1,0 +1,93 @@
+//! The file as written: serde structs that mirror the TOML.
+//!
+//! Everything is optional here; [`super::validate`] decides what is missing,
+//! fills defaults and reports every problem with its key. Unknown keys are
+//! collected by the caller (`serde_ignored`), not rejected by serde, so they
+//! are reported together with the other problems.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::secrets::SecretSpec;
+use super::{AuthMechanism, TlsMode};
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawFile {
+    #[serde(default)]
+    pub(super) server: RawServer,
+    #[serde(default, rename = "target")]
+    pub(super) targets: Vec<RawTarget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawServer {
+    pub(super) listen: Option<String>,
+    pub(super) state_directory: Option<PathBuf>,
+    pub(super) concurrency: Option<usize>,
+    pub(super) reload_endpoint: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawTarget {
+    pub(super) name: String,
+    pub(super) region: Option<String>,
+    pub(super) smtp: Option<RawSmtp>,
+    pub(super) api: Option<RawApi>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawSmtp {
+    pub(super) host: Option<String>,
+    pub(super) port: Option<u16>,
+    pub(super) tls: Option<TlsMode>,
+    pub(super) tls_server_name: Option<String>,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) username: Option<SecretSpec>,
+    pub(super) password: Option<SecretSpec>,
+    pub(super) sasl_passwd: Option<PathBuf>,
+    pub(super) secret_access_key: Option<SecretSpec>,
+    pub(super) auth_mechanisms: Option<Vec<AuthMechanism>>,
+    pub(super) ehlo_name: Option<String>,
+    pub(super) timeout: Option<String>,
+    pub(super) interval: Option<String>,
+    pub(super) certificate_expiry_warning: Option<String>,
+    pub(super) send: Option<bool>,
+    pub(super) mail_from: Option<String>,
+    pub(super) rcpt_to: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawApi {
+    pub(super) profile: Option<String>,
+    pub(super) access_key_id: Option<SecretSpec>,
+    pub(super) secret_access_key: Option<SecretSpec>,
+    pub(super) session_token: Option<SecretSpec>,
+    pub(super) endpoint_url: Option<String>,
+    pub(super) sts_endpoint_url: Option<String>,
+    pub(super) timeout: Option<String>,
+    pub(super) identity: Option<bool>,
+    pub(super) account: Option<bool>,
+    pub(super) identity_interval: Option<String>,
+    pub(super) account_interval: Option<String>,
+    pub(super) root_severity: Option<RootSeverity>,
+    pub(super) quota_warning_ratio: Option<f64>,
+    pub(super) credentials_expiry_warning: Option<String>,
+    pub(super) send: Option<RawSend>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawSend {
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) configuration_set: Option<String>,
+    pub(super) interval: Option<String>,
+    pub(super) daily_budget: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RootSeverity {
+    Warning,
+    Critical,
+}

@@ -1,0 +1,779 @@
+//! Validation: raw file structs in, a checked [`Plan`] out.
+//!
+//! Every problem is collected with its key path, so one run of
+//! `check-config` lists them all. Defaults come from [`super::defaults`]
+//! only; secrets are read through [`super::secrets`].
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::defaults::*;
+use super::locate::{key, path_string, segs, Locator, Seg};
+use super::raw::{RawApi, RawFile, RawServer, RawSmtp, RawTarget, RootSeverity};
+use super::secrets::{loose_permissions, read_secret_file, SecretSpec};
+use super::*;
+use crate::credentials::Secret;
+use crate::diagnosis::Severity;
+use crate::postfix::sasl;
+use crate::regions;
+
+/// Parse and validate config text; `origin` names it in messages.
+pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigError> {
+    let locator = Locator::new(text, origin);
+    let mut unknown: Vec<Vec<Seg>> = Vec::new();
+    let de = toml::Deserializer::new(text);
+    let raw: RawFile = match serde_ignored::deserialize(de, |p| unknown.push(segs(&p))) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().map(|s| locator.line_of(s.start));
+            return Err(ConfigError {
+                issues: vec![ConfigIssue {
+                    file: origin.to_owned(),
+                    line,
+                    key: String::new(),
+                    message: e.message().trim().to_owned(),
+                }],
+            });
+        }
+    };
+    let mut v = Validator {
+        locator: &locator,
+        env,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        inline_secrets: false,
+        state_directory: PathBuf::new(),
+        from_environment: false,
+    };
+    for path in &unknown {
+        v.error(path, "unknown key".to_owned());
+    }
+    v.finish(raw)
+}
+
+/// Validate the environment-built raw form (see [`super::environment`]).
+pub(super) fn environment(raw: RawFile, env: &Env) -> Result<Plan, ConfigError> {
+    let locator = Locator::new("", "environment");
+    let v = Validator {
+        locator: &locator,
+        env,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        inline_secrets: false,
+        state_directory: PathBuf::new(),
+        from_environment: true,
+    };
+    v.finish(raw)
+}
+
+impl Validator<'_> {
+    fn finish(mut self, raw: RawFile) -> Result<Plan, ConfigError> {
+        let plan = self.plan(raw);
+        let v = self;
+        if v.errors.is_empty() {
+            let mut plan = plan;
+            plan.warnings = v.warnings;
+            plan.inline_secrets = v.inline_secrets;
+            Ok(plan)
+        } else {
+            Err(ConfigError { issues: v.errors })
+        }
+    }
+}
+
+struct Validator<'a> {
+    locator: &'a Locator,
+    env: &'a Env,
+    errors: Vec<ConfigIssue>,
+    warnings: Vec<ConfigIssue>,
+    inline_secrets: bool,
+    /// `server.state_directory`, once validated: the send budget's home.
+    state_directory: PathBuf,
+    /// The environment-built target may lack a region: its checks then
+    /// report `region_missing` instead of the plan failing to load.
+    from_environment: bool,
+}
+
+impl Validator<'_> {
+    fn issue(&self, path: &[Seg], message: String) -> ConfigIssue {
+        ConfigIssue {
+            file: self.locator.origin.clone(),
+            line: self.locator.line(path),
+            key: path_string(path),
+            message,
+        }
+    }
+
+    fn error(&mut self, path: &[Seg], message: String) {
+        let issue = self.issue(path, message);
+        self.errors.push(issue);
+    }
+
+    fn warn(&mut self, path: &[Seg], message: String) {
+        let issue = self.issue(path, message);
+        self.warnings.push(issue);
+    }
+
+    fn duration(
+        &mut self,
+        base: &[Seg],
+        k: &str,
+        raw: &Option<String>,
+        default: Duration,
+    ) -> Duration {
+        let Some(text) = raw else { return default };
+        match humantime::parse_duration(text) {
+            Ok(d) if d.is_zero() => {
+                self.error(&key(base, k), "must be longer than zero".to_owned());
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.error(
+                    &key(base, k),
+                    format!("`{text}` is not a duration ({e}); write e.g. \"30s\", \"5m\", \"1h\""),
+                );
+                default
+            }
+        }
+    }
+
+    /// Resolve a non-secret value (a user name, a key ID) that may come from
+    /// the same sources as a secret; written inline it is no secret.
+    fn identifier(&mut self, path: &[Seg], spec: &SecretSpec) -> Option<String> {
+        let inline = self.inline_secrets;
+        let value = self.secret(path, spec).map(|s| s.expose().to_owned());
+        self.inline_secrets = inline;
+        value
+    }
+
+    /// Resolve a secret source; reports and returns `None` on failure.
+    fn secret(&mut self, path: &[Seg], spec: &SecretSpec) -> Option<Secret> {
+        match spec.resolve(self.env) {
+            Ok(resolved) => {
+                self.inline_secrets |= resolved.inline;
+                if let Some(w) = resolved.warning {
+                    self.warn(path, w);
+                }
+                Some(resolved.value)
+            }
+            Err(e) => {
+                self.error(path, e);
+                None
+            }
+        }
+    }
+
+    fn plan(&mut self, raw: RawFile) -> Plan {
+        let server = self.server(&raw.server);
+        self.state_directory = server.state_directory.clone();
+        let mut names = HashSet::new();
+        let mut targets = Vec::new();
+        if raw.targets.is_empty() {
+            self.error(&[], "no [[target]] configured".to_owned());
+        }
+        for (i, t) in raw.targets.iter().enumerate() {
+            let base = vec![Seg::Key("target".into()), Seg::Index(i)];
+            if !valid_name(&t.name) {
+                self.error(
+                    &key(&base, "name"),
+                    format!(
+                        "`{}` is not a valid target name: use letters, digits, `_`, `-` and `.`",
+                        t.name
+                    ),
+                );
+            } else if !names.insert(t.name.clone()) {
+                self.error(
+                    &key(&base, "name"),
+                    format!("duplicate target name `{}`", t.name),
+                );
+            }
+            if let Some(target) = self.target(&base, t) {
+                targets.push(target);
+            }
+        }
+        Plan {
+            server,
+            targets,
+            warnings: Vec::new(),
+            origin: self.locator.origin.clone(),
+            inline_secrets: false,
+        }
+    }
+
+    fn server(&mut self, raw: &RawServer) -> Server {
+        let base = vec![Seg::Key("server".into())];
+        let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen.parse().unwrap_or_else(|e| {
+            self.error(
+                &key(&base, "listen"),
+                format!("`{listen}` is not an address:port ({e})"),
+            );
+            DEFAULT_LISTEN.parse().expect("default listen address")
+        });
+        let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if concurrency == 0 {
+            self.error(&key(&base, "concurrency"), "must be at least 1".to_owned());
+        }
+        Server {
+            listen,
+            state_directory: raw
+                .state_directory
+                .clone()
+                .or_else(|| self.env.var("STATE_DIRECTORY").map(PathBuf::from))
+                .unwrap_or_else(|| DEFAULT_STATE_DIRECTORY.into()),
+            concurrency: concurrency.max(1),
+            reload_endpoint: raw.reload_endpoint.unwrap_or(DEFAULT_RELOAD_ENDPOINT),
+        }
+    }
+
+    fn target(&mut self, base: &[Seg], t: &RawTarget) -> Option<Target> {
+        let region = t.region.clone().or_else(|| self.env.region());
+        match &region {
+            None if self.from_environment => {}
+            None => self.error(
+                &key(base, "region"),
+                "no region: set `region` (or AWS_REGION)".to_owned(),
+            ),
+            Some(r) if !regions::is_region_name(r) => self.error(
+                &key(base, "region"),
+                format!("`{r}` is not an AWS region name"),
+            ),
+            Some(_) => {}
+        }
+        if t.smtp.is_none() && t.api.is_none() {
+            self.error(
+                base,
+                "the target has neither [target.smtp] nor [target.api]".to_owned(),
+            );
+        }
+        let mut smtp = t
+            .smtp
+            .as_ref()
+            .and_then(|s| self.smtp(&key(base, "smtp"), s, region.as_deref()));
+        let api = t.api.as_ref().and_then(|a| self.api(&key(base, "api"), a));
+        // The API keys of the same target may be the very key the SMTP
+        // password was derived from: then the wrong-region check can run
+        // without the secret being configured twice.
+        if let (Some(smtp), Some(api)) = (smtp.as_mut(), api.as_ref()) {
+            if let ApiCredentials::Static {
+                access_key_id,
+                secret_access_key,
+                ..
+            } = &api.credentials
+            {
+                if smtp.secret_access_key.is_none() && *access_key_id == smtp.username {
+                    smtp.secret_access_key = Some(secret_access_key.clone());
+                }
+            }
+        }
+        Some(Target {
+            name: t.name.clone(),
+            region,
+            smtp,
+            api,
+        })
+    }
+
+    fn smtp(&mut self, base: &[Seg], s: &RawSmtp, region: Option<&str>) -> Option<SmtpTarget> {
+        let host = s
+            .host
+            .clone()
+            .or_else(|| region.map(regions::smtp_host_for))
+            .unwrap_or_default();
+        let port = s.port.unwrap_or(DEFAULT_SMTP_PORT);
+        if port == 0 {
+            self.error(
+                &key(base, "port"),
+                "must be a TCP port (1-65535)".to_owned(),
+            );
+        }
+        let (username, password) = match (&s.sasl_passwd, &s.username, &s.password) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                self.error(
+                    &key(base, "sasl_passwd"),
+                    "give either `sasl_passwd` or `username` and `password`, not both".to_owned(),
+                );
+                (None, None)
+            }
+            (Some(file), None, None) => {
+                match self.sasl_lookup(&key(base, "sasl_passwd"), file, &host, port) {
+                    Some((u, p)) => (Some(u), Some(p)),
+                    None => (None, None),
+                }
+            }
+            (None, u, p) => {
+                let u = match u {
+                    Some(spec) => self.identifier(&key(base, "username"), spec),
+                    None => {
+                        self.error(
+                            &key(base, "username"),
+                            "missing: the SMTP user name (the access key ID)".to_owned(),
+                        );
+                        None
+                    }
+                };
+                let p = match p {
+                    Some(spec) => self.secret(&key(base, "password"), spec),
+                    None => {
+                        self.error(
+                            &key(base, "password"),
+                            "missing: the SMTP password source".to_owned(),
+                        );
+                        None
+                    }
+                };
+                (u, p)
+            }
+        };
+        let secret_access_key = s
+            .secret_access_key
+            .as_ref()
+            .and_then(|spec| self.secret(&key(base, "secret_access_key"), spec));
+        // Values that end up on the SMTP wire: a CR or LF in them would let
+        // the config inject commands, so they are refused here.
+        for (k, v) in [
+            ("host", Some(&host)),
+            ("tls_server_name", s.tls_server_name.as_ref()),
+            ("ehlo_name", s.ehlo_name.as_ref()),
+        ] {
+            if let Some(v) = v {
+                if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    self.error(
+                        &key(base, k),
+                        format!("`{}` is not a host name", v.escape_debug()),
+                    );
+                }
+            }
+        }
+        for (k, v) in [("mail_from", &s.mail_from), ("rcpt_to", &s.rcpt_to)] {
+            if let Some(v) = v {
+                if !valid_address(v) {
+                    self.error(
+                        &key(base, k),
+                        format!("`{}` is not an e-mail address", v.escape_debug()),
+                    );
+                }
+            }
+        }
+        let send = match (s.send.unwrap_or(false), &s.mail_from) {
+            (false, _) => None,
+            (true, None) => {
+                self.error(
+                    &key(base, "mail_from"),
+                    "required when send = true: a verified sender address".to_owned(),
+                );
+                None
+            }
+            (true, Some(from)) => Some(SmtpSend {
+                mail_from: from.clone(),
+                rcpt_to: s
+                    .rcpt_to
+                    .clone()
+                    .unwrap_or_else(|| SIMULATOR_SUCCESS.to_owned()),
+            }),
+        };
+        let mechanisms = s
+            .auth_mechanisms
+            .clone()
+            .unwrap_or_else(|| DEFAULT_AUTH_MECHANISMS.to_vec());
+        if mechanisms.is_empty() {
+            self.error(
+                &key(base, "auth_mechanisms"),
+                "list at least one of \"plain\", \"login\"".to_owned(),
+            );
+        }
+        if let Some(ca) = &s.ca_file {
+            if let Err(e) = std::fs::metadata(ca) {
+                self.error(&key(base, "ca_file"), format!("{}: {e}", ca.display()));
+            }
+        }
+        let phase_timeout = self.duration(base, "timeout", &s.timeout, DEFAULT_PHASE_TIMEOUT);
+        let interval = self.duration(base, "interval", &s.interval, DEFAULT_SMTP_INTERVAL);
+        let certificate_expiry_warning = self.duration(
+            base,
+            "certificate_expiry_warning",
+            &s.certificate_expiry_warning,
+            DEFAULT_CERT_EXPIRY_WARNING,
+        );
+        Some(SmtpTarget {
+            tls: s.tls.unwrap_or_else(|| TlsMode::for_port(port)),
+            tls_server_name: s.tls_server_name.clone().unwrap_or_else(|| host.clone()),
+            host,
+            port,
+            ca_file: s.ca_file.clone(),
+            username: username?,
+            password: password?,
+            secret_access_key,
+            auth_mechanisms: mechanisms,
+            ehlo_name: s.ehlo_name.clone().unwrap_or_else(default_ehlo_name),
+            phase_timeout,
+            interval,
+            certificate_expiry_warning,
+            send,
+        })
+    }
+
+    fn sasl_lookup(
+        &mut self,
+        path: &[Seg],
+        file: &Path,
+        host: &str,
+        port: u16,
+    ) -> Option<(String, Secret)> {
+        let text = match read_secret_file(file) {
+            Ok(t) => t,
+            Err(e) => {
+                self.error(path, e);
+                return None;
+            }
+        };
+        if let Some(w) = loose_permissions(file) {
+            self.warn(
+                path,
+                format!(
+                    "{} holds passwords and is {w}; chmod 600 it",
+                    file.display()
+                ),
+            );
+        }
+        let entries = sasl::parse(text.expose());
+        match sasl::lookup(&entries, host, port) {
+            Some(e) => Some((e.username.clone(), e.password.clone())),
+            None => {
+                self.error(
+                    path,
+                    format!(
+                        "{} has no entry for {} (looked up {})",
+                        file.display(),
+                        host,
+                        sasl::keys(host, port).join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn api(&mut self, base: &[Seg], a: &RawApi) -> Option<ApiTarget> {
+        let credentials = match (&a.profile, &a.access_key_id, &a.secret_access_key) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                self.error(
+                    &key(base, "profile"),
+                    "give either `profile` or explicit keys, not both".to_owned(),
+                );
+                ApiCredentials::DefaultChain
+            }
+            (Some(p), None, None) => ApiCredentials::Profile(p.clone()),
+            (None, None, None) => ApiCredentials::DefaultChain,
+            (None, Some(_), None) => {
+                self.error(&key(base, "secret_access_key"), "missing: `access_key_id` is set, so its secret must be too (partial credentials)".to_owned());
+                ApiCredentials::DefaultChain
+            }
+            (None, None, Some(_)) => {
+                self.error(&key(base, "access_key_id"), "missing: `secret_access_key` is set, so its key ID must be too (partial credentials)".to_owned());
+                ApiCredentials::DefaultChain
+            }
+            (None, Some(id), Some(secret)) => {
+                let id = self.identifier(&key(base, "access_key_id"), id);
+                let secret = self.secret(&key(base, "secret_access_key"), secret);
+                let token = a
+                    .session_token
+                    .as_ref()
+                    .and_then(|t| self.secret(&key(base, "session_token"), t));
+                match (id, secret) {
+                    (Some(id), Some(secret)) => ApiCredentials::Static {
+                        access_key_id: id,
+                        secret_access_key: secret,
+                        session_token: token,
+                    },
+                    _ => ApiCredentials::DefaultChain,
+                }
+            }
+        };
+        for (k, url) in [
+            ("endpoint_url", &a.endpoint_url),
+            ("sts_endpoint_url", &a.sts_endpoint_url),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    self.error(&key(base, k), format!("`{url}` is not an http(s) URL"));
+                }
+            }
+        }
+        let ratio = a.quota_warning_ratio.unwrap_or(DEFAULT_QUOTA_WARNING_RATIO);
+        if !(ratio > 0.0 && ratio <= 1.0) {
+            self.error(
+                &key(base, "quota_warning_ratio"),
+                format!("{ratio} is not a share in (0, 1]"),
+            );
+        }
+        let send = a.send.as_ref().and_then(|s| {
+            let sbase = key(base, "send");
+            let interval = self.duration(&sbase, "interval", &s.interval, DEFAULT_SEND_INTERVAL);
+            for (k, v) in [("from", &s.from), ("to", &s.to)] {
+                if let Some(v) = v {
+                    if !valid_address(v) {
+                        self.error(
+                            &key(&sbase, k),
+                            format!("`{}` is not an e-mail address", v.escape_debug()),
+                        );
+                    }
+                }
+            }
+            let Some(from) = s.from.clone() else {
+                self.error(
+                    &key(&sbase, "from"),
+                    "missing: a verified sender identity for the probe message".to_owned(),
+                );
+                return None;
+            };
+            Some(ApiSend {
+                from,
+                to: s.to.clone().unwrap_or_else(|| SIMULATOR_SUCCESS.to_owned()),
+                configuration_set: s.configuration_set.clone(),
+                interval,
+                daily_budget: s.daily_budget.unwrap_or(DEFAULT_SEND_DAILY_BUDGET),
+                state_directory: self.state_directory.clone(),
+            })
+        });
+        Some(ApiTarget {
+            credentials,
+            endpoint_url: a.endpoint_url.clone(),
+            sts_endpoint_url: a.sts_endpoint_url.clone(),
+            timeout: self.duration(base, "timeout", &a.timeout, DEFAULT_PHASE_TIMEOUT),
+            identity: a.identity.unwrap_or(DEFAULT_API_IDENTITY),
+            account: a.account.unwrap_or(DEFAULT_API_ACCOUNT),
+            identity_interval: self.duration(
+                base,
+                "identity_interval",
+                &a.identity_interval,
+                DEFAULT_IDENTITY_INTERVAL,
+            ),
+            account_interval: self.duration(
+                base,
+                "account_interval",
+                &a.account_interval,
+                DEFAULT_ACCOUNT_INTERVAL,
+            ),
+            root_severity: match a.root_severity {
+                Some(RootSeverity::Warning) => Severity::Warning,
+                _ => Severity::Critical,
+            },
+            quota_warning_ratio: ratio,
+            credentials_expiry_warning: self.duration(
+                base,
+                "credentials_expiry_warning",
+                &a.credentials_expiry_warning,
+                DEFAULT_CREDENTIALS_EXPIRY_WARNING,
+            ),
+            send,
+        })
+    }
+}
+
+/// An address fit for MAIL FROM / RCPT TO: one `@`, no spaces, no control
+/// characters, no angle brackets.
+fn valid_address(a: &str) -> bool {
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Read a file holding one secret; one trailing newline is dropped (what
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Env {
+        Env::from_pairs([("SMTP_PW", "BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2")])
+    }
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[[target]]
+name = "prod"
+region = "eu-central-1"
+
+[target.smtp]
+username = "AKIAIOSFODNN7EXAMPLE"
+password = { env = "SMTP_PW" }
+timeout = "5s"
+
+[target.api]
+profile = "mailer"
+
+[target.api.send]
+from = "probe@example.com"
+"#;
+
+    #[test]
+    fn good_config_fills_defaults() {
+        let plan = parse(GOOD, "good.toml", &env()).unwrap();
+        let t = &plan.targets[0];
+        let smtp = t.smtp.as_ref().unwrap();
+        assert_eq!(smtp.host, "email-smtp.eu-central-1.amazonaws.com");
+        assert_eq!(smtp.port, 587);
+        assert_eq!(smtp.tls, TlsMode::Starttls);
+        assert_eq!(smtp.phase_timeout, Duration::from_secs(5));
+        assert_eq!(smtp.interval, DEFAULT_SMTP_INTERVAL);
+        let api = t.api.as_ref().unwrap();
+        assert!(matches!(&api.credentials, ApiCredentials::Profile(p) if p == "mailer"));
+        let send = api.send.as_ref().unwrap();
+        assert_eq!(send.to, SIMULATOR_SUCCESS);
+        assert_eq!(send.daily_budget, 24);
+        use crate::outcome::CheckKind::*;
+        let kinds: Vec<_> = t.checks().iter().map(|c| c.kind()).collect();
+        assert_eq!(kinds, vec![Smtp, Identity, Account, Send]);
+    }
+
+    #[test]
+    fn three_problems_three_lines() {
+        let text = "\
+[[target]]
+name = \"prod\"
+region = \"eu-central-1\"
+colour = \"blue\"
+
+[target.smtp]
+username = \"AKIAIOSFODNN7EXAMPLE\"
+password = { env = \"NOT_SET_ANYWHERE\" }
+interval = \"every minute\"
+";
+        let err = parse(text, "bad.toml", &env()).unwrap_err();
+        let lines: Vec<String> = err.issues.iter().map(|i| i.to_string()).collect();
+        assert_eq!(err.issues.len(), 3, "{lines:#?}");
+        assert!(
+            lines.contains(&"bad.toml:4: target[0].colour: unknown key".to_owned()),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with(
+                "bad.toml:8: target[0].smtp.password: environment variable NOT_SET_ANYWHERE"
+            )),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with(
+                "bad.toml:9: target[0].smtp.interval: `every minute` is not a duration"
+            )),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn smtp_region_check_borrows_the_api_secret_of_the_same_key() {
+        let text = |key_id: &str| {
+            format!(
+                "[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = {{ env = \"SMTP_PW\" }}\n[target.api]\naccess_key_id = \"{key_id}\"\nsecret_access_key = {{ value = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\" }}\n"
+            )
+        };
+        let plan = parse(&text("AKIAIOSFODNN7EXAMPLE"), "t.toml", &env()).unwrap();
+        let smtp = plan.targets[0].smtp.as_ref().unwrap();
+        assert_eq!(
+            smtp.secret_access_key.as_ref().map(|s| s.expose()),
+            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        );
+        // Another key's secret says nothing about this password.
+        let plan = parse(&text("AKIAOTHERKEY00000000"), "t.toml", &env()).unwrap();
+        assert!(plan.targets[0]
+            .smtp
+            .as_ref()
+            .unwrap()
+            .secret_access_key
+            .is_none());
+    }
+
+    #[test]
+    fn wire_values_cannot_inject_commands() {
+        let text = "[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = { env = \"SMTP_PW\" }\nehlo_name = \"a\\r\\nRSET\"\nsend = true\nmail_from = \"probe@example.com>\\r\\nDATA\"\n";
+        let err = parse(text, "t.toml", &env()).unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec!["target[0].smtp.ehlo_name", "target[0].smtp.mail_from"],
+            "{err}"
+        );
+        assert!(valid_address("success@simulator.amazonses.com"));
+        assert!(!valid_address("no-at-sign"));
+    }
+
+    #[test]
+    fn type_errors_have_lines() {
+        let text = "[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nport = \"submission\"\n";
+        let err = parse(text, "t.toml", &env()).unwrap_err();
+        assert_eq!(err.issues[0].line, Some(5), "{err}");
+    }
+
+    #[test]
+    fn unknown_secret_source_is_rejected() {
+        let text = "[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = { evn = \"X\" }\n";
+        let err = parse(text, "t.toml", &env()).unwrap_err();
+        assert!(err.to_string().contains("evn"), "{err}");
+        assert_eq!(err.issues[0].line, Some(6));
+    }
+
+    #[test]
+    fn sasl_passwd_source_in_a_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("sasl_passwd");
+        std::fs::write(
+            &f,
+            "[email-smtp.eu-west-1.amazonaws.com]:587 AKIAIOSFODNN7EXAMPLE:BMXh0000\n",
+        )
+        .unwrap();
+        let text = |port: u16| {
+            format!(
+                "[[target]]\nname = \"x\"\nregion = \"eu-west-1\"\n[target.smtp]\nport = {port}\nsasl_passwd = \"{}\"\n",
+                f.display()
+            )
+        };
+        let plan = parse(&text(587), "t.toml", &env()).unwrap();
+        let smtp = plan.targets[0].smtp.as_ref().unwrap();
+        assert_eq!(smtp.username, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(smtp.password.expose(), "BMXh0000");
+        // Another port is another relay to Postfix: no entry, a located error.
+        let err = parse(&text(2587), "t.toml", &env()).unwrap_err();
+        assert_eq!(err.issues[0].line, Some(6), "{err}");
+        assert!(
+            err.issues[0]
+                .message
+                .contains("[email-smtp.eu-west-1.amazonaws.com]:2587"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/ses-probe.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let env = Env::from_pairs([
+            (
+                "SES_SMTP_PASSWORD",
+                "BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2",
+            ),
+            (
+                "CREDENTIALS_DIRECTORY",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config/example-credentials"),
+            ),
+        ]);
+        let plan = parse(&text, path, &env).unwrap_or_else(|e| panic!("{e}"));
+        assert!(plan.targets.len() >= 2);
+    }
+}
