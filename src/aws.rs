@@ -44,7 +44,8 @@ use crate::config::{ApiCredentials, ApiTarget};
 use crate::credentials::{analyse_api_secret, Secret};
 use crate::diagnosis::{classify_aws_error, classify_text, redact, AwsError, Channel, Class};
 use crate::diagnosis::{Details, Group};
-use crate::outcome::{truncate, Finding, Outcome, Phase};
+use crate::outcome::{Finding, Outcome, Phase};
+use crate::text::truncate;
 
 /// Name of the credential-resolution phase.
 pub const CREDENTIALS_PHASE: &str = "credentials";

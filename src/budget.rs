@@ -95,16 +95,22 @@ impl SendBudget {
 
     /// Units left now, without spending one.
     pub fn remaining(&self, now: SystemTime) -> std::io::Result<u32> {
-        self.locked(|sends| {
-            let live = live(sends, now);
+        self.locked(|ledger| {
+            if ledger.spent_until(now).is_some() {
+                return Ok((0, None));
+            }
+            let live = live(ledger.sends, now);
             Ok((self.limit.saturating_sub(live.len() as u32), None))
         })
     }
 
     /// Spend one unit if any is left, recording it durably first.
     pub fn try_spend(&self, now: SystemTime) -> std::io::Result<Spend> {
-        self.locked(|sends| {
-            let mut live = live(sends, now);
+        self.locked(|ledger| {
+            if let Some(next_at) = ledger.spent_until(now) {
+                return Ok((Spend::Exhausted { next_at }, None));
+            }
+            let mut live = live(ledger.sends, now);
             if live.len() as u32 >= self.limit {
                 let next_at = live
                     .first()
@@ -121,7 +127,7 @@ impl SendBudget {
     /// returns, if anything.
     fn locked<R>(
         &self,
-        f: impl FnOnce(Vec<i64>) -> std::io::Result<(R, Option<Vec<i64>>)>,
+        f: impl FnOnce(Ledger) -> std::io::Result<(R, Option<Vec<i64>>)>,
     ) -> std::io::Result<R> {
         std::fs::create_dir_all(&self.dir)?;
         let lock = OpenOptions::new()
@@ -142,14 +148,17 @@ impl SendBudget {
         Ok(result)
     }
 
-    fn read(&self) -> std::io::Result<Vec<i64>> {
+    fn read(&self) -> std::io::Result<Ledger> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ledger::default()),
             Err(e) => return Err(e),
         };
         match serde_json::from_str::<State>(&text) {
-            Ok(state) => Ok(state.sends),
+            Ok(state) => Ok(Ledger {
+                sends: state.sends,
+                spent_at: None,
+            }),
             Err(e) => {
                 let at = std::fs::metadata(&self.path)
                     .and_then(|m| m.modified())
@@ -160,31 +169,47 @@ impl SendBudget {
                     error = %e,
                     "send budget state is unreadable; treating the budget as spent at the file's last change"
                 );
-                Ok(vec![at; self.limit as usize])
+                // One marker, whatever the budget: the cost of a damaged
+                // file does not grow with `daily_budget`.
+                Ok(Ledger {
+                    sends: Vec::new(),
+                    spent_at: Some(at),
+                })
             }
         }
     }
 
     fn write(&self, state: &State) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-        let tmp = self
-            .path
-            .with_extension(format!("json.tmp.{}", std::process::id()));
-        let result = (|| {
-            let mut file = File::create(&tmp)?;
-            file.write_all(&json)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
-            // Make the rename itself durable (best effort).
-            if let Ok(dir) = File::open(&self.dir) {
-                let _ = dir.sync_all();
-            }
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        // A temporary file in the same directory, synced, then renamed over
+        // the state; dropped (and removed) on any error before that.
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(&json)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.path).map_err(|e| e.error)?;
+        // Make the rename itself durable (best effort).
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
         }
-        result
+        Ok(())
+    }
+}
+
+/// What the state file says.
+#[derive(Debug, Default)]
+struct Ledger {
+    sends: Vec<i64>,
+    /// The file was damaged: the budget counts as spent entirely at this
+    /// time (seconds since the epoch).
+    spent_at: Option<i64>,
+}
+
+impl Ledger {
+    /// When a damaged-file marker still blocks sending at `now`, the time
+    /// it stops doing so.
+    fn spent_until(&self, now: SystemTime) -> Option<i64> {
+        let until = self.spent_at? + WINDOW.as_secs() as i64;
+        (until > epoch(now)).then_some(until)
     }
 }
 

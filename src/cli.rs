@@ -77,7 +77,11 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the exporter daemon: scheduled checks, /metrics, reload on SIGHUP.
-    Run,
+    Run {
+        /// Address to serve /metrics on; overrides `server.listen` (also across reloads).
+        #[arg(long = "web.listen-address", value_name = "ADDR:PORT")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Run every configured check once, print a report, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Check,
     /// Validate the config; print every problem and exit 78 if there are any.
@@ -128,7 +132,7 @@ pub fn run(cli: Cli) -> u8 {
         (false, c) => c,
     };
     let default_level = match command {
-        None | Some(Command::Run) => "info",
+        None | Some(Command::Run { .. }) => "info",
         _ => "warn",
     };
     crate::logging::init(
@@ -144,9 +148,13 @@ pub fn run(cli: Cli) -> u8 {
         }
         Some(Command::CheckConfig) => check_config(cli.config.as_deref()),
         Some(Command::Check) => with_runtime(|| once(cli.config.as_deref(), cli.output)),
-        None | Some(Command::Run) => {
+        None | Some(Command::Run { .. }) => {
             let source = Source::find(cli.config.as_deref());
-            with_runtime(|| crate::daemon::main(source))
+            let listen = match command {
+                Some(Command::Run { listen }) => *listen,
+                _ => None,
+            };
+            with_runtime(|| crate::daemon::main(source, listen))
         }
     }
 }

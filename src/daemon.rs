@@ -1,14 +1,15 @@
 //! The exporter daemon: scheduler, HTTP server, reloads and signals.
 //!
-//! [`serve`] is the whole daemon given a bound listener, a plan, a shutdown
-//! future and a reload channel, so tests drive it in-process on
-//! `127.0.0.1:0`; [`main`] only binds, wires SIGHUP/SIGTERM/SIGINT to those
-//! and maps failures to exit codes. A bad reload is logged and reported,
+//! [`serve`] is the whole daemon given a bound listener, a [`Daemon`] (the
+//! plan, where it came from, the metric state, the reload channel) and a
+//! shutdown future, so tests drive it in-process on `127.0.0.1:0`; [`main`]
+//! only binds, wires SIGHUP/SIGTERM/SIGINT to those and maps failures to
+//! exit codes. A bad reload is logged and reported,
 //! the running plan stays in force, and the daemon never exits because of
 //! it.
 
-use std::collections::BTreeSet;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,18 +23,56 @@ use crate::http::{self, App, ReloadReply};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 
-/// Run the daemon until `shutdown` resolves. `reload` carries reload
-/// requests: `None` from SIGHUP, `Some(reply)` from `POST /-/reload`.
-pub async fn serve(
-    listener: TcpListener,
-    source: Source,
-    plan: Plan,
-    shutdown: impl Future<Output = ()>,
-    reload_tx: mpsc::Sender<Option<ReloadReply>>,
-    mut reload_rx: mpsc::Receiver<Option<ReloadReply>>,
-    metrics: Arc<Metrics>,
-) {
+/// A reload request: `None` from SIGHUP, `Some(reply)` from
+/// `POST /-/reload`.
+pub type ReloadRequest = Option<ReloadReply>;
+
+/// What the daemon runs from.
+pub struct Daemon {
+    /// Where the plan came from; reloads read it again.
+    pub source: Source,
+    pub plan: Plan,
+    /// `--web.listen-address`: wins over `server.listen`, on every load.
+    pub listen: Option<SocketAddr>,
+    pub metrics: Arc<Metrics>,
+    reload_tx: mpsc::Sender<ReloadRequest>,
+    reload_rx: mpsc::Receiver<ReloadRequest>,
+}
+
+impl Daemon {
+    pub fn new(source: Source, mut plan: Plan, listen: Option<SocketAddr>) -> Daemon {
+        if let Some(listen) = listen {
+            plan.server.listen = listen;
+        }
+        let (reload_tx, reload_rx) = mpsc::channel(4);
+        Daemon {
+            source,
+            plan,
+            listen,
+            metrics: Arc::new(Metrics::new()),
+            reload_tx,
+            reload_rx,
+        }
+    }
+
+    /// Where reload requests go (SIGHUP, tests).
+    pub fn reload_sender(&self) -> mpsc::Sender<ReloadRequest> {
+        self.reload_tx.clone()
+    }
+}
+
+/// Run the daemon until `shutdown` resolves.
+pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: impl Future<Output = ()>) {
+    let Daemon {
+        source,
+        plan,
+        listen,
+        metrics,
+        reload_tx,
+        mut reload_rx,
+    } = daemon;
     let addr = listener.local_addr().ok();
+    metrics.configure(&plan);
     let sink_metrics = metrics.clone();
     let mut scheduler =
         Scheduler::new(&plan, Arc::new(move |t, o| sink_metrics.record(&t.name, o)));
@@ -48,7 +87,12 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, app.clone(), stop_rx));
     let status = |plan: &Plan| format!("probing {} target(s)", plan.targets.len());
-    tracing::info!(listen = ?addr, targets = plan.targets.len(), "ses-probe running");
+    match addr {
+        Some(addr) => {
+            tracing::info!(listen = %addr, targets = plan.targets.len(), "ses-probe running")
+        }
+        None => tracing::info!(targets = plan.targets.len(), "ses-probe running"),
+    }
     crate::systemd::ready(&status(&plan));
 
     let watchdog = crate::systemd::watchdog_interval();
@@ -62,7 +106,7 @@ pub async fn serve(
             _ = &mut shutdown => break,
             Some(reply) = reload_rx.recv() => {
                 crate::systemd::reloading();
-                let result = reload(&source, &mut plan, &mut scheduler, &metrics, &app).await;
+                let result = reload(&source, listen, &mut plan, &mut scheduler, &metrics, &app).await;
                 crate::systemd::ready(&status(&plan));
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
@@ -72,7 +116,7 @@ pub async fn serve(
                 app.beat();
                 if let Some(every) = watchdog {
                     if last_watchdog.elapsed() >= every {
-                        crate::systemd::notify("WATCHDOG=1");
+                        crate::systemd::watchdog();
                         last_watchdog = Instant::now();
                     }
                 }
@@ -93,13 +137,17 @@ pub async fn serve(
 
 async fn reload(
     source: &Source,
+    listen: Option<SocketAddr>,
     plan: &mut Plan,
     scheduler: &mut Scheduler,
     metrics: &Metrics,
     app: &App,
 ) -> Result<(), String> {
     match config::load(source, &Env::from_process()).await {
-        Ok(new) => {
+        Ok(mut new) => {
+            if let Some(listen) = listen {
+                new.server.listen = listen;
+            }
             if new.server.listen != plan.server.listen {
                 tracing::warn!(
                     old = %plan.server.listen,
@@ -111,12 +159,7 @@ async fn reload(
                 tracing::warn!("{w}");
             }
             scheduler.reload(&new);
-            let names: BTreeSet<String> = new.targets.iter().map(|t| t.name.clone()).collect();
-            metrics.retain_targets(&names);
-            for t in &new.targets {
-                let kinds: Vec<_> = t.checks().iter().map(|c| c.kind()).collect();
-                metrics.retain_checks(&t.name, &kinds);
-            }
+            metrics.configure(&new);
             metrics.set_reload(true);
             app.reload_enabled.store(
                 new.server.reload_endpoint,
@@ -137,7 +180,8 @@ async fn reload(
 }
 
 /// The `run` subcommand: load, bind, serve until SIGTERM/SIGINT.
-pub async fn main(source: Source) -> u8 {
+/// `listen` is `--web.listen-address`.
+pub async fn main(source: Source, listen: Option<SocketAddr>) -> u8 {
     use tokio::signal::unix::{signal, SignalKind};
     let plan = match config::load(&source, &Env::from_process()).await {
         Ok(plan) => plan,
@@ -152,11 +196,13 @@ pub async fn main(source: Source) -> u8 {
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
-    let listener = match TcpListener::bind(plan.server.listen).await {
+    let daemon = Daemon::new(source, plan, listen);
+    let listen = daemon.plan.server.listen;
+    let listener = match TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!(listen = %plan.server.listen, error = %e, "cannot listen");
-            eprintln!("error: cannot listen on {}: {e}", plan.server.listen);
+            tracing::error!(listen = %listen, error = %e, "cannot listen");
+            eprintln!("error: cannot listen on {listen}: {e}");
             return exit::IO;
         }
     };
@@ -168,8 +214,7 @@ pub async fn main(source: Source) -> u8 {
         eprintln!("error: cannot install signal handlers");
         return exit::SOFTWARE;
     };
-    let (reload_tx, reload_rx) = mpsc::channel(4);
-    let hup_tx = reload_tx.clone();
+    let hup_tx = daemon.reload_sender();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading configuration");
@@ -184,15 +229,6 @@ pub async fn main(source: Source) -> u8 {
             _ = int.recv() => tracing::info!("SIGINT"),
         }
     };
-    serve(
-        listener,
-        source,
-        plan,
-        shutdown,
-        reload_tx,
-        reload_rx,
-        Arc::new(Metrics::new()),
-    )
-    .await;
+    serve(listener, daemon, shutdown).await;
     0
 }

@@ -40,15 +40,8 @@ impl Explanation {
             "class:       {}\nseverity:    {}\nmeaning:     {}\nremediation: {}\n",
             self.class, self.severity, self.meaning, self.remediation
         );
-        let d = serde_json::to_value(&self.details).unwrap_or_default();
-        if let Some(map) = d.as_object() {
-            for (k, v) in map {
-                let v = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                out.push_str(&format!("{:<12} {v}\n", format!("{k}:")));
-            }
+        for (k, v) in self.details.pairs() {
+            out.push_str(&format!("{:<12} {v}\n", format!("{k}:")));
         }
         out
     }

@@ -211,13 +211,13 @@ fn escape(s: &str) -> String {
 fn landing(metrics: &Metrics) -> String {
     let mut rows = String::new();
     for (target, checks) in metrics.summary() {
-        for (check, status, class) in checks {
+        for row in checks {
             rows.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td class=\"{s}\">{s}</td><td>{}</td></tr>\n",
                 escape(&target),
-                check.as_str(),
-                class.map(|c| c.as_str()).unwrap_or("ok"),
-                s = status.as_str(),
+                row.check.as_str(),
+                row.class.map(|c| c.as_str()).unwrap_or("ok"),
+                s = row.status.as_str(),
             ));
         }
     }

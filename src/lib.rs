@@ -15,25 +15,54 @@
 //!   -> metrics      latest outcome per (target, check) -> /metrics
 //! ```
 //!
-//! - [`aws`]: SDK plumbing for the API checks: credential resolution,
-//!   clients, clock-skew measurement, SDK error classification.
-//! - [`budget`]: the send check's persisted daily budget.
-//! - [`cli`]: command-line definitions and dispatch; `main.rs` only maps its
-//!   result to an exit code.
-//! - [`config`]: the TOML format, defaults, secret sources, validation.
+//! Modules, from the bottom of the import graph up (each imports only
+//! modules listed before it, and none imports [`cli`]):
+//!
+//! - [`text`]: bounding text that comes from outside.
+//! - [`exit`]: process exit codes.
+//! - [`regions`]: SES regions and endpoint names.
+//! - [`diagnosis`]: the failure classes, their table and their matchers.
+//! - [`outcome`]: what a check returns, and the vocabulary to build it.
 //! - [`credentials`]: [`credentials::Secret`], credential shapes, SMTP
 //!   password derivation.
-//! - [`diagnosis`]: the failure classes and their matchers.
-//! - [`explain`]: the `explain` subcommand over [`diagnosis`].
-//! - [`outcome`]: what a check returns.
-//! - [`report`]: rendering outcomes for people and for machines.
+//! - [`postfix`]: Postfix's own files, read the way Postfix reads them.
+//! - [`config`]: the TOML format, defaults, secret sources, validation, and
+//!   the one loader of start-up and reload.
+//! - [`budget`]: the send check's persisted daily budget.
+//! - [`aws`]: SDK plumbing for the API checks: credential resolution,
+//!   clients, clock-skew measurement, SDK error classification.
+//! - [`checks`]: one file per check; a [`checks::Check`] carries its config.
 //! - [`scheduler`]: when checks run: `--once`'s single pass and the
-//!   daemon's per-check loops.
-//! - [`metrics`]: the metric contract, rendered from the latest outcomes.
+//!   daemon's per-target loops; deadlines and panics become outcomes.
+//! - [`report`]: rendering outcomes for people and for machines.
+//! - [`metrics`]: the metric table, rendered from the latest outcomes.
+//! - [`explain`]: the `explain` subcommand over [`diagnosis`].
 //! - [`http`]: `/metrics`, `/healthz`, `/` and `POST /-/reload`.
-//! - [`daemon`]: the exporter: scheduler + HTTP + reload + signals.
 //! - [`systemd`]: readiness, reload and watchdog notifications.
 //! - [`logging`]: structured logs on stderr, library log levels capped.
+//! - [`daemon`]: the exporter: scheduler + HTTP + reload + signals.
+//! - [`cli`]: command-line definitions and dispatch; `main.rs` only maps its
+//!   result to an exit code.
+//!
+//! # Where to add
+//!
+//! - **A check**: its own file in `src/checks/` (`async fn run(..) ->
+//!   Outcome`), a variant of [`checks::Check`] and of
+//!   [`outcome::CheckKind`] (both in files that already list every check),
+//!   a config section in `src/config/` (`raw.rs` for the file format,
+//!   `validate.rs` for its checks and defaults from `defaults.rs`).
+//! - **A failure class**: one row in the class table in
+//!   `src/diagnosis/mod.rs` (name, severity, meaning, remediation), the
+//!   matcher lines in `src/diagnosis/classify.rs`, then regenerate
+//!   `docs/failure-classes.md` (`SES_PROBE_BLESS=1 cargo test --lib
+//!   reference_doc`) and name it in an alert rule in `dashboards/alerts.yml`.
+//! - **A secret source**: a variant, a key in `SOURCES` and an arm of
+//!   `resolve` in `src/config/secrets.rs`; nothing else.
+//! - **A metric**: one row of the `metrics!` table in `src/metrics.rs` and the
+//!   line that sets it; `docs/metrics.md` is regenerated from the table
+//!   (`SES_PROBE_BLESS=1 cargo test --lib metrics_reference_doc`).
+//! - **An output format**: `src/report.rs` (for `--once`) and the value enum
+//!   in `src/cli.rs`.
 
 pub mod aws;
 pub mod budget;
@@ -54,6 +83,7 @@ pub mod regions;
 pub mod report;
 pub mod scheduler;
 pub mod systemd;
+pub mod text;
 
 /// The source revision this binary was built from: packagers set
 /// `SES_PROBE_REVISION` at build time (`unknown` otherwise).

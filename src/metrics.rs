@@ -22,14 +22,21 @@ use std::time::SystemTime;
 
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
+use crate::config::Plan;
 use crate::diagnosis::{Class, Severity};
 use crate::outcome::{unix_seconds as secs, CheckKind, Outcome, Status};
 
 /// Enforcement statuses shown one-hot, as SES documents them.
 const ENFORCEMENT: [&str; 3] = ["HEALTHY", "PROBATION", "SHUTDOWN"];
 
-/// One row of the landing page: a check, its status and its primary class.
-pub type CheckSummary = (CheckKind, Status, Option<Class>);
+/// One row of the landing page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSummary {
+    pub check: CheckKind,
+    pub status: Status,
+    /// The primary finding's class; `None` when there is none (or no run yet).
+    pub class: Option<Class>,
+}
 
 /// What is kept per (target, check) between scrapes.
 #[derive(Debug, Default)]
@@ -50,6 +57,8 @@ struct CheckState {
 #[derive(Debug)]
 struct State {
     targets: BTreeMap<String, BTreeMap<CheckKind, CheckState>>,
+    /// Each configured target's region (empty when none was found).
+    regions: BTreeMap<String, String>,
     reload_successful: bool,
     reload_success_at: SystemTime,
 }
@@ -71,6 +80,7 @@ impl Metrics {
         Metrics {
             state: Mutex::new(State {
                 targets: BTreeMap::new(),
+                regions: BTreeMap::new(),
                 reload_successful: true,
                 reload_success_at: SystemTime::now(),
             }),
@@ -110,16 +120,25 @@ impl Metrics {
         cs.latest = Some(outcome.clone());
     }
 
-    /// Forget targets not in `keep` (after a reload); counters of the
-    /// remaining targets are kept.
-    pub fn retain_targets(&self, keep: &BTreeSet<String>) {
-        self.lock().targets.retain(|name, _| keep.contains(name));
-    }
-
-    /// Forget checks a target no longer runs.
-    pub fn retain_checks(&self, target: &str, keep: &[CheckKind]) {
-        if let Some(checks) = self.lock().targets.get_mut(target) {
-            checks.retain(|c, _| keep.contains(c));
+    /// Follow a (re)loaded plan: remember each target's region, forget
+    /// targets and checks the plan no longer has; counters of what remains
+    /// are kept.
+    pub fn configure(&self, plan: &Plan) {
+        let mut state = self.lock();
+        state.regions = plan
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.region.clone().unwrap_or_default()))
+            .collect();
+        let State {
+            targets, regions, ..
+        } = &mut *state;
+        targets.retain(|name, _| regions.contains_key(name));
+        for t in &plan.targets {
+            if let Some(checks) = targets.get_mut(&t.name) {
+                let kinds: Vec<CheckKind> = t.checks().iter().map(|c| c.kind()).collect();
+                checks.retain(|c, _| kinds.contains(c));
+            }
         }
     }
 
@@ -142,8 +161,16 @@ impl Metrics {
                 let rows = checks
                     .iter()
                     .map(|(check, cs)| match &cs.latest {
-                        Some(o) => (*check, o.status(), o.primary_finding().map(|f| f.class)),
-                        None => (*check, Status::Unknown, None),
+                        Some(o) => CheckSummary {
+                            check: *check,
+                            status: o.status(),
+                            class: o.primary_finding().map(|f| f.class),
+                        },
+                        None => CheckSummary {
+                            check: *check,
+                            status: Status::Unknown,
+                            class: None,
+                        },
                     })
                     .collect();
                 (name.clone(), rows)
@@ -168,6 +195,9 @@ impl Metrics {
                 if state.reload_successful { 1.0 } else { 0.0 },
             );
             m.set(M::ReloadTs, &[], secs(state.reload_success_at));
+            for (target, region) in &state.regions {
+                m.set(M::TargetInfo, &[target, region], 1.0);
+            }
             for (target, checks) in &state.targets {
                 for (check, cs) in checks {
                     m.fill(target, *check, cs);
@@ -272,6 +302,8 @@ metrics! {
         "One-hot: 1 for the account's current enforcement status, 0 for the others.";
     Budget: "ses_probe_send_budget_remaining", Gauge, T,
         "Probe messages the send check may still send today.";
+    TargetInfo: "ses_probe_target_info", Gauge, &["target", "region"],
+        "Always 1 for each configured target; its AWS region in the label (empty when none was found).";
     BuildInfo: "ses_probe_build_info", Gauge, &["version", "revision"],
         "Always 1; the running build in the labels.";
     ReloadOk: "ses_probe_config_last_reload_successful", Gauge, &[],
@@ -411,6 +443,7 @@ const LABELS: &[(&str, &str)] = &[
     ("phase", "SMTP phase: `dns`, `connect`, `banner`, `ehlo`, `starttls`, `tls`, `ehlo_tls`, `auth`, `mail`, `rcpt`, `data`, `quit`; API checks: `credentials` (resolving the credential chain), then the operation: `GetCallerIdentity`, `GetAccount`, `SendEmail`"),
     ("principal_type", "`root`, `iam_user`, `assumed_role`, `federated_user`, `other`"),
     ("status", "SES enforcement status: `HEALTHY`, `PROBATION`, `SHUTDOWN`"),
+    ("region", "the target's AWS region (`eu-west-1`, ...), from its config, the environment or the AWS profile"),
 ];
 
 /// `docs/metrics.md`, generated from [`METRICS`] and [`LABELS`].
@@ -565,10 +598,18 @@ mod tests {
             text.contains(r#"ses_probe_account_enforcement_status{status="HEALTHY",target="a"} 0"#)
         );
         assert!(text.contains(r#"ses_probe_account_production_access{target="a"} 0"#));
-        m.retain_targets(&["b".to_owned()].into_iter().collect());
+        let env = crate::config::Env::default();
+        let plan = crate::config::parse(
+            "[[target]]\nname = \"b\"\nregion = \"eu-west-1\"\n[target.api]\n",
+            "t.toml",
+            &env,
+        )
+        .unwrap();
+        m.configure(&plan);
         let text = m.render();
         assert!(!text.contains(r#"target="a""#));
         assert!(text.contains(r#"target="b""#));
+        assert!(text.contains(r#"ses_probe_target_info{region="eu-west-1",target="b"} 1"#));
         assert!(text.contains("ses_probe_build_info{"));
         assert!(text.contains("ses_probe_config_last_reload_successful 1"));
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::diagnosis::{Class, Details, Severity};
+use crate::text::truncate;
 
 /// Which check produced an outcome. The string forms are metric label values
 /// and JSON values, so they are part of the public contract.
@@ -143,18 +144,6 @@ impl Phase {
         }
         self
     }
-}
-
-/// Cut `s` to at most `max` bytes on a character boundary.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
 }
 
 /// A diagnosed problem (or notable fact) found by a check.
@@ -426,13 +415,5 @@ mod tests {
         o.findings
             .push(Finding::new(Class::SendingDisabled, "disabled"));
         assert_eq!(o.primary_finding().unwrap().class, Class::SendingDisabled);
-    }
-
-    #[test]
-    fn truncate_respects_char_boundaries() {
-        let s = "ééééé";
-        let t = truncate(s, 3);
-        assert_eq!(t, "é...");
-        assert_eq!(truncate("short", 10), "short");
     }
 }

@@ -165,15 +165,9 @@ fn render_check(out: &mut String, c: &CheckReport) {
             "    ! {} {}: {}\n",
             f.severity, f.class, f.message
         ));
-        let d = serde_json::to_value(&f.details).unwrap_or_default();
-        if let Some(map) = d.as_object().filter(|m| !m.is_empty()) {
-            let parts: Vec<String> = map
-                .iter()
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => format!("{k}={s}"),
-                    other => format!("{k}={other}"),
-                })
-                .collect();
+        let pairs = f.details.pairs();
+        if !pairs.is_empty() {
+            let parts: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
             out.push_str(&format!("      details: {}\n", parts.join(" ")));
         }
         out.push_str(&format!("      fix: {}\n", f.remediation));

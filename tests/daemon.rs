@@ -156,6 +156,60 @@ fn reload_endpoint_is_off_unless_enabled() {
     assert_eq!(request(d.addr, "POST", "/-/reload").status, 404);
 }
 
+/// Without a config file the region can come from the AWS profile; a
+/// reload reads it again, exactly as start-up does (it used to fall back to
+/// AWS_REGION alone and lose it).
+#[test]
+fn reload_keeps_the_profile_region() {
+    assert!(
+        !std::path::Path::new(ses_probe::config::DEFAULT_CONFIG_PATH).exists(),
+        "{} exists on this machine; this test needs it absent",
+        ses_probe::config::DEFAULT_CONFIG_PATH
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let aws_config = write_file(
+        dir.path(),
+        "aws-config",
+        "[profile mailer]\nregion = eu-north-1\n",
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let _daemon = DaemonProcess::spawn_args(
+        &["run", "--web.listen-address", &listen],
+        &[
+            ("AWS_CONFIG_FILE", aws_config.to_str().unwrap()),
+            ("AWS_PROFILE", "mailer"),
+            ("STATE_DIRECTORY", dir.path().to_str().unwrap()),
+        ],
+    );
+    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let series = r#"ses_probe_target_info{region="eu-north-1",target="default"}"#;
+    let seen = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(addr).ok()?;
+        metric(&get(addr, "/metrics").body, series)
+    });
+    assert_eq!(seen, Some(1.0), "{}", get(addr, "/metrics").body);
+    let loaded_at = |body: &str| {
+        metric(
+            body,
+            "ses_probe_config_last_reload_success_timestamp_seconds",
+        )
+    };
+    let before = loaded_at(&get(addr, "/metrics").body).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    _daemon.signal("HUP");
+    let after = wait_for(Duration::from_secs(10), || {
+        loaded_at(&get(addr, "/metrics").body).filter(|t| *t > before)
+    });
+    assert!(after.is_some(), "the reload did not happen");
+    let body = get(addr, "/metrics").body;
+    assert_eq!(metric(&body, series), Some(1.0), "{body}");
+    assert!(!body.contains(r#"region="""#), "{body}");
+}
+
 /// Runs the real binary: SIGHUP reloads, SIGTERM exits 0 within 2 s.
 #[test]
 fn signals_reload_and_stop_the_binary() {
@@ -260,7 +314,8 @@ fn systemd_notifications() {
     let mut buf = [0u8; 512];
     let mut recv = || -> String {
         let n = sock.recv(&mut buf).expect("a notification within 5 s");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+        // One state per line; the last line may or may not end in \n.
+        String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()
     };
     let mut seen = Vec::new();
     let ready = (0..10).map(|_| recv()).find(|m| {

@@ -15,9 +15,9 @@
 //! # Why a hand-written client
 //! lettre's connection hides what this check must report: the banner and
 //! each reply's text, the TLS handshake apart from the STARTTLS command,
-//! the peer certificate, and limits on what it reads. The client here is a
-//! few hundred lines ([`wire`]) and enforces the bounds the check promises:
-//! 4 KiB a line and 64 KiB a reply, then `smtp_protocol_error`.
+//! and the peer certificate. The client here is a few hundred lines
+//! ([`wire`]) and enforces the bounds this check promises whatever the
+//! peer sends: 4 KiB a line and 64 KiB a reply, then `smtp_protocol_error`.
 //!
 //! # Safety
 //! - AUTH is only defined on a connection over TLS (the `auth` function
@@ -49,8 +49,6 @@
 mod tls;
 mod wire;
 
-pub use wire::{MAX_LINE, MAX_REPLY};
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -63,7 +61,8 @@ use tokio_rustls::TlsConnector;
 use crate::config::{AuthMechanism, SmtpSend, SmtpTarget, Target, TlsMode};
 use crate::credentials::{analyse_smtp, Secret, SmtpCredentials};
 use crate::diagnosis::{classify_smtp_reply, redact, Class, Details, Severity};
-use crate::outcome::{truncate, CheckKind, Finding, Outcome, Phase, TlsFacts};
+use crate::outcome::{CheckKind, Finding, Outcome, Phase, TlsFacts};
+use crate::text::truncate;
 
 use wire::{Capabilities, Conn, Reply, WireError};
 

@@ -72,7 +72,7 @@ pub fn classify_smtp_reply(code: u16, text: &str) -> (Class, Details) {
         _ => Class::Unknown,
     };
     if class == Class::Unknown {
-        details.raw = Some(crate::outcome::truncate(&super::redact(text), 256));
+        details.raw = Some(crate::text::truncate(&super::redact(text), 256));
     }
     (class, details)
 }
@@ -177,7 +177,7 @@ pub fn classify_aws_error(err: AwsError<'_>) -> (Class, Details) {
         },
     };
     if class == Class::Unknown {
-        details.raw = Some(crate::outcome::truncate(&super::redact(message), 256));
+        details.raw = Some(crate::text::truncate(&super::redact(message), 256));
     }
     (class, details)
 }
@@ -501,7 +501,7 @@ pub fn classify_text(text: &str, channel: Option<Channel>) -> (Class, Details) {
         return (Class::Ok, Details::default());
     }
     let details = Details {
-        raw: Some(crate::outcome::truncate(&super::redact(text.trim()), 256)),
+        raw: Some(crate::text::truncate(&super::redact(text.trim()), 256)),
         ..Details::default()
     };
     (Class::Unknown, details)

@@ -99,15 +99,11 @@ impl Daemon {
         let server = ServerThread::spawn(move |stop_rx| async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
-            let metrics = std::sync::Arc::new(ses_probe::metrics::Metrics::new());
+            let daemon = ses_probe::daemon::Daemon::new(source, plan, None);
             let shutdown = async move {
                 let _ = stop_rx.await;
             };
-            ses_probe::daemon::serve(
-                listener, source, plan, shutdown, reload_tx, reload_rx, metrics,
-            )
-            .await;
+            ses_probe::daemon::serve(listener, daemon, shutdown).await;
         });
         let addr = addr_rx
             .recv_timeout(Duration::from_secs(10))

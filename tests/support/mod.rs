@@ -58,7 +58,12 @@ pub struct DaemonProcess {
 
 impl DaemonProcess {
     pub fn spawn(config: &Path, env: &[(&str, &str)]) -> DaemonProcess {
-        let child = command(&["run", "--config", config.to_str().unwrap()], env)
+        DaemonProcess::spawn_args(&["run", "--config", config.to_str().unwrap()], env)
+    }
+
+    /// `ses-probe ARGS` as a daemon child process.
+    pub fn spawn_args(args: &[&str], env: &[(&str, &str)]) -> DaemonProcess {
+        let child = command(args, env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
