@@ -99,6 +99,17 @@ impl PostfixConfig {
         }
     }
 
+    /// Relay through `[host]:port` (a name: Postfix resolves it with
+    /// `smtp_host_lookup = native`, i.e. /etc/hosts, no DNS), with the
+    /// `sasl_passwd` entry keyed by that name.
+    pub fn relay_named(host: &str, port: u16, user: &str, password: &str) -> PostfixConfig {
+        PostfixConfig {
+            relayhost: format!("[{host}]:{port}"),
+            credentials: Some(format!("{user}:{password}")),
+            settings: vec![("smtp_host_lookup".to_owned(), "native".to_owned())],
+        }
+    }
+
     /// Set (or replace) one `main.cf` parameter.
     pub fn set(mut self, name: &str, value: &str) -> PostfixConfig {
         self.settings.retain(|(n, _)| n != name);
