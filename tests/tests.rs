@@ -10,5 +10,6 @@ mod aws;
 mod cli;
 mod daemon;
 pub mod dashboards;
+mod postfix;
 mod smtp;
 mod systemd_unit;

@@ -146,7 +146,8 @@ impl FakeSmtp {
     }
 
     /// What the server saw, in order: commands (AUTH payloads replaced by
-    /// their verdict), `TLS` when a handshake completed.
+    /// `AUTH user NAME` and their verdict), `TLS` when a handshake
+    /// completed.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().expect("log").clone()
     }
@@ -391,6 +392,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                         continue;
                     }
                 };
+                note(log, format!("AUTH user {user}"));
                 let good = user == script.user && password == script.password;
                 note(
                     log,

@@ -9,6 +9,7 @@ pub mod fake_aws;
 pub mod fake_smtp;
 pub mod http;
 pub mod moto;
+pub mod postfix;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
