@@ -59,6 +59,8 @@ struct State {
     targets: BTreeMap<String, BTreeMap<CheckKind, CheckState>>,
     /// Each configured target's region (empty when none was found).
     regions: BTreeMap<String, String>,
+    /// Each configured check's interval, seconds.
+    intervals: BTreeMap<(String, CheckKind), f64>,
     reload_successful: bool,
     reload_success_at: SystemTime,
 }
@@ -81,6 +83,7 @@ impl Metrics {
             state: Mutex::new(State {
                 targets: BTreeMap::new(),
                 regions: BTreeMap::new(),
+                intervals: BTreeMap::new(),
                 reload_successful: true,
                 reload_success_at: SystemTime::now(),
             }),
@@ -129,6 +132,15 @@ impl Metrics {
             .targets
             .iter()
             .map(|t| (t.name.clone(), t.region.clone().unwrap_or_default()))
+            .collect();
+        state.intervals = plan
+            .targets
+            .iter()
+            .flat_map(|t| {
+                t.checks()
+                    .into_iter()
+                    .map(|c| ((t.name.clone(), c.kind()), c.interval().as_secs_f64()))
+            })
             .collect();
         let State {
             targets, regions, ..
@@ -198,6 +210,9 @@ impl Metrics {
             for (target, region) in &state.regions {
                 m.set(M::TargetInfo, &[target, region], 1.0);
             }
+            for ((target, check), seconds) in &state.intervals {
+                m.set(M::CheckInterval, &[target, check.as_str()], *seconds);
+            }
             for (target, checks) in &state.targets {
                 for (check, cs) in checks {
                     m.fill(target, *check, cs);
@@ -264,6 +279,10 @@ macro_rules! metrics {
 metrics! {
     Success: "ses_probe_success", Gauge, TC,
         "1 if the last run of the check succeeded, 0 if it failed.";
+    Status: "ses_probe_status", Gauge, TC,
+        "Status of the last run of the check: 0 ok, 1 warning, 2 critical, 3 unknown (the Nagios codes of `--once`); the one number dashboards and alerts key on.";
+    CheckInterval: "ses_probe_check_interval_seconds", Gauge, TC,
+        "How often the check is configured to run, so alerts can count runs rather than wall time.";
     Duration: "ses_probe_duration_seconds", Gauge, TC,
         "Wall-clock duration of the last run of the check.";
     PhaseDuration: "ses_probe_phase_duration_seconds", Gauge, &["target", "check", "phase"],
@@ -370,6 +389,7 @@ impl Families {
         }
         let Some(o) = &cs.latest else { return };
         self.set(M::Success, &tc, if o.success { 1.0 } else { 0.0 });
+        self.set(M::Status, &tc, f64::from(o.status().exit_code()));
         self.set(M::Duration, &tc, o.duration.as_secs_f64());
         self.add(M::RunsTotal, &tc, cs.runs);
         if let Some(t) = cs.last_success {
