@@ -276,6 +276,10 @@ pub struct Facts {
     /// Probe sends left in the current 24 h budget window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_budget_remaining: Option<u32>,
+    /// For a target with `postfix = true`: each Postfix setting the probe
+    /// used (`parameter = value`) and where the credentials came from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub postfix: Vec<String>,
     /// True when the check was skipped on purpose (budget spent, interval not
     /// due); a skipped check keeps its previous metrics.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

@@ -119,7 +119,7 @@ impl Report {
         }
         out.push('\n');
         for w in &self.warnings {
-            out.push_str(&format!("warning: {w}\n"));
+            out.push_str(&format!("warning: {}\n", esc(w)));
         }
         for t in &self.targets {
             out.push_str(&format!(
@@ -136,6 +136,11 @@ impl Report {
     }
 }
 
+/// Text that came from outside (a server, a file), safe for a terminal.
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::escape_controls(s)
+}
+
 fn render_check(out: &mut String, c: &CheckReport) {
     let o = &c.outcome;
     out.push_str(&format!(
@@ -147,9 +152,9 @@ fn render_check(out: &mut String, c: &CheckReport) {
     ));
     for p in &o.phases {
         let reply = match (p.code, &p.text) {
-            (Some(code), Some(text)) => format!("  {code} {}", one_line(text)),
+            (Some(code), Some(text)) => format!("  {code} {}", esc(&one_line(text))),
             (Some(code), None) => format!("  {code}"),
-            (None, Some(text)) => format!("  {}", one_line(text)),
+            (None, Some(text)) => format!("  {}", esc(&one_line(text))),
             (None, None) => String::new(),
         };
         out.push_str(&format!(
@@ -163,11 +168,16 @@ fn render_check(out: &mut String, c: &CheckReport) {
     for f in &o.findings {
         out.push_str(&format!(
             "    ! {} {}: {}\n",
-            f.severity, f.class, f.message
+            f.severity,
+            f.class,
+            esc(&f.message)
         ));
         let pairs = f.details.pairs();
         if !pairs.is_empty() {
-            let parts: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let parts: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", esc(v)))
+                .collect();
             out.push_str(&format!("      details: {}\n", parts.join(" ")));
         }
         out.push_str(&format!("      fix: {}\n", f.remediation));
@@ -176,9 +186,9 @@ fn render_check(out: &mut String, c: &CheckReport) {
     if let Some(id) = &facts.identity {
         out.push_str(&format!(
             "    identity: {} ({}), account {}\n",
-            id.arn,
+            esc(&id.arn),
             id.principal_type.as_str(),
-            id.account
+            esc(&id.account)
         ));
     }
     if let Some(a) = &facts.account {
@@ -189,7 +199,7 @@ fn render_check(out: &mut String, c: &CheckReport) {
             a.max_send_rate,
             a.production_access_enabled,
             a.sending_enabled,
-            a.enforcement_status.as_deref().unwrap_or("unknown")
+            esc(a.enforcement_status.as_deref().unwrap_or("unknown"))
         ));
     }
     if let Some(tls) = &facts.tls {
@@ -211,6 +221,9 @@ fn render_check(out: &mut String, c: &CheckReport) {
     }
     if let Some(left) = facts.send_budget_remaining {
         out.push_str(&format!("    send budget left (24h): {left}\n"));
+    }
+    for line in &facts.postfix {
+        out.push_str(&format!("    postfix: {}\n", esc(line)));
     }
 }
 

@@ -41,7 +41,7 @@ pub async fn run(target: &Target, api: &ApiTarget, send: &ApiSend) -> Outcome {
     {
         tracing::debug!(
             target = %target.name,
-            message_id = out.message_id().unwrap_or(""),
+            message_id = %crate::text::escape_controls(out.message_id().unwrap_or("")),
             "probe message accepted"
         );
     }

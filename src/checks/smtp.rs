@@ -73,6 +73,92 @@ pub async fn run(target: &Target, smtp: &SmtpTarget) -> Outcome {
     let Some(region) = target.region.as_deref() else {
         return Outcome::failed(CheckKind::Smtp, Finding::region_missing());
     };
+    match &smtp.postfix {
+        None => probe_with(smtp, region, Vec::new()).await,
+        Some(dir) => {
+            // Postfix's settings and maps are read again at every run: the
+            // probe must use what Postfix would use now.
+            let (dir_c, region_c) = (dir.clone(), region.to_owned());
+            let resolved = tokio::task::spawn_blocking(move || {
+                crate::postfix::resolve(&dir_c, Some(&region_c))
+            })
+            .await;
+            let resolution = match resolved {
+                Ok(r) => r,
+                Err(e) => {
+                    return Outcome::failed(
+                        CheckKind::Smtp,
+                        Finding::new(
+                            Class::PostfixConfigUnreadable,
+                            format!("reading Postfix's settings failed: {e}"),
+                        ),
+                    )
+                }
+            };
+            probe_postfix(smtp, region, resolution).await
+        }
+    }
+}
+
+/// Probe with the relay, TLS, CA, mechanisms and credentials Postfix
+/// would use; when they stop Postfix's mail, fail without connecting.
+async fn probe_postfix(
+    smtp: &SmtpTarget,
+    region: &str,
+    resolution: crate::postfix::Resolution,
+) -> Outcome {
+    let mut findings = resolution.findings;
+    let provenance = resolution.provenance;
+    let blocking = findings.iter().any(|f| f.severity == Severity::Critical);
+    let (Some(relay), Some((user, password, from)), false) =
+        (resolution.relay, resolution.credentials, blocking)
+    else {
+        let mut outcome = Outcome::new(CheckKind::Smtp);
+        outcome.success = false;
+        outcome.findings = findings;
+        outcome.facts.postfix = provenance;
+        return outcome;
+    };
+    let mut effective = smtp.clone();
+    effective.tls_server_name = relay.host.clone();
+    effective.host = relay.host;
+    effective.port = relay.port;
+    effective.tls = if resolution.implicit_tls {
+        TlsMode::Implicit
+    } else {
+        TlsMode::Starttls
+    };
+    effective.ca_file = resolution.ca_file;
+    effective.username = user;
+    effective.password = password;
+    effective.auth_mechanisms = resolution
+        .mechanisms
+        .iter()
+        .filter_map(|m| match *m {
+            "plain" => Some(AuthMechanism::Plain),
+            "login" => Some(AuthMechanism::Login),
+            _ => None,
+        })
+        .collect();
+    // The relay's region decides the SMTP password's region.
+    let relay_region =
+        crate::regions::region_of_smtp_host(&effective.host).unwrap_or_else(|| region.to_owned());
+    let mut provenance = provenance;
+    provenance.push(format!("credentials: {} from {from}", effective.username));
+    let mut outcome = probe_with(&effective, &relay_region, std::mem::take(&mut findings)).await;
+    outcome.facts.postfix = provenance;
+    outcome
+}
+
+/// The SMTP check proper: local analysis, then the session. `extra` are
+/// findings from reading Postfix that do not stop the probe.
+async fn probe_with(smtp: &SmtpTarget, region: &str, extra: Vec<Finding>) -> Outcome {
+    let mut outcome = probe_session(smtp, region).await;
+    outcome.findings.extend(extra);
+    outcome
+}
+
+async fn probe_session(smtp: &SmtpTarget, region: &str) -> Outcome {
     let analysis = analyse_smtp(&SmtpCredentials {
         username: &smtp.username,
         password: &smtp.password,
@@ -452,7 +538,15 @@ async fn handshake(
                     format!("cannot verify certificates: {message}"),
                 )
             };
-            let config = tls::client_config(smtp.ca_file.as_deref()).map_err(setup)?;
+            // File reads (the system store the first time, the CA file)
+            // stay off the async workers.
+            let ca_file = smtp.ca_file.clone();
+            let config =
+                tokio::task::spawn_blocking(move || tls::client_config(ca_file.as_deref()))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r)
+                    .map_err(setup)?;
             let server_name = tls::server_name(name).map_err(setup)?;
             let connector = TlsConnector::from(config);
             let stream = connector.connect(server_name, tcp).await.map_err(|e| {

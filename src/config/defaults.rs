@@ -35,6 +35,19 @@ pub const DEFAULT_CREDENTIALS_EXPIRY_WARNING: Duration = Duration::from_secs(15 
 pub const DEFAULT_QUOTA_WARNING_RATIO: f64 = 0.8;
 /// The SES mailbox simulator: accepts probe mail without hurting reputation.
 pub const SIMULATOR_SUCCESS: &str = "success@simulator.amazonses.com";
+/// Upper bounds: a value above these is a typo, and accepting it would
+/// overflow a deadline or an allocation at run time.
+pub const MAX_CONCURRENCY: usize = 1024;
+/// Per phase or call; a check's outer deadline is a small multiple of it.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
+/// Warning margins (certificate and credential expiry).
+pub const MAX_WARNING: Duration = Duration::from_secs(365 * 86_400);
+/// Probe sends per 24 hours: more than one every ten seconds is no probe.
+pub const MAX_SEND_DAILY_BUDGET: u32 = 10_000;
+
+/// Largest config file read.
+pub const MAX_CONFIG_FILE: u64 = 1 << 20;
 /// AUTH mechanisms in preference order: the two SES offers.
 pub const DEFAULT_AUTH_MECHANISMS: &[AuthMechanism] = &[AuthMechanism::Plain, AuthMechanism::Login];
 /// Whether the identity and account checks run when `[target.api]` exists.

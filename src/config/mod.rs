@@ -114,6 +114,10 @@ pub struct SmtpTarget {
     pub certificate_expiry_warning: Duration,
     /// MAIL/RCPT/DATA after AUTH; costs one message of quota per run.
     pub send: Option<SmtpSend>,
+    /// `postfix = true`: Postfix's configuration directory. The relay, TLS
+    /// mode, CA, mechanisms and credentials are then Postfix's, read again
+    /// at every run (the fields above hold what they were at load).
+    pub postfix: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -250,7 +254,7 @@ pub async fn load(source: &Source, env: &Env) -> Result<Plan, ConfigError> {
 /// Read and validate the config file at `path`.
 pub fn load_file(path: &Path, env: &Env) -> Result<Plan, ConfigError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let text = crate::text::read_small_file(path, MAX_CONFIG_FILE).map_err(|e| ConfigError {
         issues: vec![ConfigIssue {
             file: origin.clone(),
             line: None,

@@ -26,6 +26,9 @@ pub enum SecretSpec {
     Credential(String),
 }
 
+/// Largest file a secret (or a `sasl_passwd` table) is read from.
+pub const MAX_SECRET_FILE: u64 = 1 << 20;
+
 /// The keys of a secret table, as written in the file.
 pub const SOURCES: [&str; 4] = ["env", "file", "credential", "value"];
 
@@ -134,7 +137,7 @@ impl<'de> Deserialize<'de> for SecretSpec {
 /// `echo value > file` adds), anything else is kept so that the shape
 /// checks can report it.
 pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let mut text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut text = crate::text::read_small_file(path, MAX_SECRET_FILE)?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {

@@ -15,7 +15,11 @@ use super::secrets::{loose_permissions, read_secret_file, SecretSpec};
 use super::*;
 use crate::credentials::Secret;
 use crate::diagnosis::Severity;
-use crate::postfix::sasl;
+use crate::postfix::sasl::{self, MapRef};
+use crate::postfix::Relay;
+
+/// Compiled Postfix map files: extension and map type.
+const COMPILED_MAPS: &[(&str, &str)] = &[("db", "hash"), ("lmdb", "lmdb"), ("cdb", "cdb")];
 use crate::regions;
 
 /// Parse and validate config text; `origin` names it in messages.
@@ -123,9 +127,26 @@ impl Validator<'_> {
         default: Duration,
     ) -> Duration {
         let Some(text) = raw else { return default };
+        let max = if k.ends_with("timeout") {
+            MAX_TIMEOUT
+        } else if k.ends_with("interval") {
+            MAX_INTERVAL
+        } else {
+            MAX_WARNING
+        };
         match humantime::parse_duration(text) {
             Ok(d) if d.is_zero() => {
                 self.error(&key(base, k), "must be longer than zero".to_owned());
+                default
+            }
+            Ok(d) if d > max => {
+                self.error(
+                    &key(base, k),
+                    format!(
+                        "`{text}` is longer than the most allowed, {}",
+                        humantime::format_duration(max)
+                    ),
+                );
                 default
             }
             Ok(d) => d,
@@ -213,8 +234,11 @@ impl Validator<'_> {
             DEFAULT_LISTEN.parse().expect("default listen address")
         });
         let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-        if concurrency == 0 {
-            self.error(&key(&base, "concurrency"), "must be at least 1".to_owned());
+        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+            self.error(
+                &key(&base, "concurrency"),
+                format!("{concurrency} is out of range: 1 to {MAX_CONCURRENCY}"),
+            );
         }
         Server {
             listen,
@@ -223,7 +247,7 @@ impl Validator<'_> {
                 .clone()
                 .or_else(|| self.env.var("STATE_DIRECTORY").map(PathBuf::from))
                 .unwrap_or_else(|| DEFAULT_STATE_DIRECTORY.into()),
-            concurrency: concurrency.max(1),
+            concurrency: concurrency.clamp(1, MAX_CONCURRENCY),
             reload_endpoint: raw.reload_endpoint.unwrap_or(DEFAULT_RELOAD_ENDPOINT),
         }
     }
@@ -277,12 +301,18 @@ impl Validator<'_> {
     }
 
     fn smtp(&mut self, base: &[Seg], s: &RawSmtp, region: Option<&str>) -> Option<SmtpTarget> {
+        let postfix = self.postfix_source(base, s, region);
+        let from_postfix = postfix.as_ref().and_then(|(_, r)| r.relay.clone());
         let host = s
             .host
             .clone()
+            .or_else(|| from_postfix.as_ref().map(|r| r.host.clone()))
             .or_else(|| region.map(regions::smtp_host_for))
             .unwrap_or_default();
-        let port = s.port.unwrap_or(DEFAULT_SMTP_PORT);
+        let port = s
+            .port
+            .or_else(|| from_postfix.as_ref().map(|r| r.port))
+            .unwrap_or(DEFAULT_SMTP_PORT);
         if port == 0 {
             self.error(
                 &key(base, "port"),
@@ -290,6 +320,15 @@ impl Validator<'_> {
             );
         }
         let (username, password) = match (&s.sasl_passwd, &s.username, &s.password) {
+            // Postfix's credentials are looked up again at every run; what
+            // they are now only fills the plan.
+            _ if postfix.is_some() => {
+                let creds = postfix.as_ref().and_then(|(_, r)| r.credentials.clone());
+                match creds {
+                    Some((u, p, _)) => (Some(u), Some(p)),
+                    None => (Some(String::new()), Some(Secret::new(""))),
+                }
+            }
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 self.error(
                     &key(base, "sasl_passwd"),
@@ -298,7 +337,21 @@ impl Validator<'_> {
                 (None, None)
             }
             (Some(file), None, None) => {
-                match self.sasl_lookup(&key(base, "sasl_passwd"), file, &host, port) {
+                let written = s
+                    .relayhost
+                    .clone()
+                    .unwrap_or_else(|| format!("[{host}]:{port}"));
+                let relay = match Relay::parse(&written) {
+                    Some(r) if r.host.eq_ignore_ascii_case(&host) && r.port == port => Some(r),
+                    _ => {
+                        self.error(
+                            &key(base, "relayhost"),
+                            format!("`{written}` is not this target's relay ({host}, port {port}) as Postfix's relayhost would write it, e.g. [{host}]:{port}"),
+                        );
+                        None
+                    }
+                };
+                match relay.and_then(|r| self.sasl_lookup(&key(base, "sasl_passwd"), file, &r)) {
                     Some((u, p)) => (Some(u), Some(p)),
                     None => (None, None),
                 }
@@ -385,8 +438,13 @@ impl Validator<'_> {
             );
         }
         if let Some(ca) = &s.ca_file {
-            if let Err(e) = std::fs::metadata(ca) {
-                self.error(&key(base, "ca_file"), format!("{}: {e}", ca.display()));
+            match std::fs::metadata(ca) {
+                Err(e) => self.error(&key(base, "ca_file"), format!("{}: {e}", ca.display())),
+                Ok(m) if !m.is_file() => self.error(
+                    &key(base, "ca_file"),
+                    format!("{}: not a regular file", ca.display()),
+                ),
+                Ok(_) => {}
             }
         }
         let phase_timeout = self.duration(base, "timeout", &s.timeout, DEFAULT_PHASE_TIMEOUT);
@@ -397,8 +455,16 @@ impl Validator<'_> {
             &s.certificate_expiry_warning,
             DEFAULT_CERT_EXPIRY_WARNING,
         );
+        let implicit = postfix.as_ref().is_some_and(|(_, r)| r.implicit_tls);
         Some(SmtpTarget {
-            tls: s.tls.unwrap_or_else(|| TlsMode::for_port(port)),
+            tls: s.tls.unwrap_or_else(|| {
+                if implicit {
+                    TlsMode::Implicit
+                } else {
+                    TlsMode::for_port(port)
+                }
+            }),
+            postfix: postfix.map(|(dir, _)| dir),
             tls_server_name: s.tls_server_name.clone().unwrap_or_else(|| host.clone()),
             host,
             port,
@@ -415,45 +481,188 @@ impl Validator<'_> {
         })
     }
 
+    /// `postfix = true`: the settings come from Postfix, read now (so
+    /// `check-config` can warn about what it finds) and again at every run.
+    fn postfix_source(
+        &mut self,
+        base: &[Seg],
+        s: &RawSmtp,
+        region: Option<&str>,
+    ) -> Option<(PathBuf, crate::postfix::Resolution)> {
+        if s.postfix != Some(true) {
+            if s.postfix_config_directory.is_some() {
+                self.error(
+                    &key(base, "postfix_config_directory"),
+                    "only used with postfix = true".to_owned(),
+                );
+            }
+            return None;
+        }
+        let given = [
+            ("host", s.host.is_some()),
+            ("port", s.port.is_some()),
+            ("tls", s.tls.is_some()),
+            ("ca_file", s.ca_file.is_some()),
+            ("username", s.username.is_some()),
+            ("password", s.password.is_some()),
+            ("sasl_passwd", s.sasl_passwd.is_some()),
+            ("relayhost", s.relayhost.is_some()),
+            ("auth_mechanisms", s.auth_mechanisms.is_some()),
+        ];
+        for (k, present) in given {
+            if present {
+                self.error(
+                    &key(base, k),
+                    "comes from Postfix's own settings when postfix = true; remove it".to_owned(),
+                );
+            }
+        }
+        let dir = s
+            .postfix_config_directory
+            .clone()
+            .unwrap_or_else(|| crate::postfix::CONFIG_DIRECTORY.into());
+        let resolution = crate::postfix::resolve(&dir, region);
+        for f in &resolution.findings {
+            self.warn(
+                &key(base, "postfix"),
+                format!("{}: {}", f.class.as_str(), f.message),
+            );
+        }
+        Some((dir, resolution))
+    }
+
+    /// The credentials Postfix would find in `file` for the relay: the
+    /// text table read with `postmap`'s rules, or a `type:name` map queried
+    /// with `postmap -q`, under the keys Postfix's SMTP client tries for
+    /// `relayhost` (by default `[host]:port`, as the SES guide writes it).
     fn sasl_lookup(
         &mut self,
         path: &[Seg],
         file: &Path,
-        host: &str,
-        port: u16,
+        relay: &Relay,
     ) -> Option<(String, Secret)> {
+        let keys = relay.sasl_keys();
+        let shown = file.display().to_string();
+        if let Some(map) = MapRef::parse(&shown) {
+            return self.sasl_query(path, &map, &keys, relay);
+        }
+        if let Some(ext) = file.extension().and_then(|e| e.to_str()) {
+            if let Some(kind) = COMPILED_MAPS
+                .iter()
+                .find(|(e, _)| *e == ext)
+                .map(|(_, k)| k)
+            {
+                let text = file.with_extension("");
+                self.error(
+                    path,
+                    format!(
+                        "{shown} is a compiled Postfix map: give the text file it was made from, or `{kind}:{}` to query it with postmap",
+                        text.display()
+                    ),
+                );
+                return None;
+            }
+        }
         let text = match read_secret_file(file) {
             Ok(t) => t,
             Err(e) => {
-                self.error(path, e);
+                // The text file is gone but its compiled map is there, as
+                // admins often leave it after postmap.
+                let compiled = COMPILED_MAPS.iter().find(|(ext, _)| {
+                    let mut p = file.as_os_str().to_owned();
+                    p.push(format!(".{ext}"));
+                    Path::new(&p).exists()
+                });
+                match compiled {
+                    Some((ext, kind)) => self.error(
+                        path,
+                        format!("{e}; only {shown}.{ext} is there: write `sasl_passwd = \"{kind}:{shown}\"` to query it with postmap"),
+                    ),
+                    None => self.error(path, e),
+                }
                 return None;
             }
         };
         if let Some(w) = loose_permissions(file) {
             self.warn(
                 path,
-                format!(
-                    "{} holds passwords and is {w}; chmod 600 it",
-                    file.display()
-                ),
+                format!("{shown} holds passwords and is {w}; chmod 600 it"),
             );
         }
         let entries = sasl::parse(text.expose());
-        match sasl::lookup(&entries, host, port) {
-            Some(e) => Some((e.username.clone(), e.password.clone())),
-            None => {
-                self.error(
-                    path,
-                    format!(
-                        "{} has no entry for {} (looked up {})",
-                        file.display(),
-                        host,
-                        sasl::keys(host, port).join(", ")
-                    ),
-                );
-                None
+        if let Some(e) = sasl::find(&entries, &keys) {
+            return Some((e.username.clone(), e.password.clone()));
+        }
+        // An entry under another spelling of the same relay is the classic
+        // mistake: say which line and what Postfix looks up instead.
+        let near = entries.iter().find(|e| {
+            let (h, _) = sasl::split_key(&e.key);
+            h.eq_ignore_ascii_case(&relay.host)
+        });
+        let hint = match near {
+            Some(e) => format!(
+                "; line {} has `{}`, which Postfix never looks up for relayhost = {}",
+                e.line, e.key, relay.written
+            ),
+            None => String::new(),
+        };
+        self.error(
+            path,
+            format!(
+                "{shown} has no entry Postfix would use for relayhost = {} (it looks up {}){hint}",
+                relay.written,
+                keys.join(" then ")
+            ),
+        );
+        None
+    }
+
+    /// [`Self::sasl_lookup`] for a `type:name` map, through `postmap -q`.
+    fn sasl_query(
+        &mut self,
+        path: &[Seg],
+        map: &MapRef,
+        keys: &[String],
+        relay: &Relay,
+    ) -> Option<(String, Secret)> {
+        let Some(postmap) = crate::postfix::program("postmap") else {
+            self.error(
+                path,
+                format!("{map} is a Postfix map, but postmap is not installed to query it"),
+            );
+            return None;
+        };
+        let config_dir = Path::new(crate::postfix::CONFIG_DIRECTORY);
+        for k in keys {
+            match sasl::query(&postmap, config_dir, map, k) {
+                Ok(Some(value)) => {
+                    return match value.split_once(':') {
+                        Some((u, p)) => Some((u.to_owned(), Secret::new(p))),
+                        None => {
+                            self.error(
+                                path,
+                                format!("{map}: the entry for {k} is not `username:password`"),
+                            );
+                            None
+                        }
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.error(path, e.to_string());
+                    return None;
+                }
             }
         }
+        self.error(
+            path,
+            format!(
+                "{map} has no entry Postfix would use for relayhost = {} (it looks up {})",
+                relay.written,
+                keys.join(" then ")
+            ),
+        );
+        None
     }
 
     fn api(&mut self, base: &[Seg], a: &RawApi) -> Option<ApiTarget> {
@@ -512,6 +721,13 @@ impl Validator<'_> {
         let send = a.send.as_ref().and_then(|s| {
             let sbase = key(base, "send");
             let interval = self.duration(&sbase, "interval", &s.interval, DEFAULT_SEND_INTERVAL);
+            let daily_budget = s.daily_budget.unwrap_or(DEFAULT_SEND_DAILY_BUDGET);
+            if !(1..=MAX_SEND_DAILY_BUDGET).contains(&daily_budget) {
+                self.error(
+                    &key(&sbase, "daily_budget"),
+                    format!("{daily_budget} is out of range: 1 to {MAX_SEND_DAILY_BUDGET} (remove [target.api.send] to never send)"),
+                );
+            }
             for (k, v) in [("from", &s.from), ("to", &s.to)] {
                 if let Some(v) = v {
                     if !valid_address(v) {
@@ -534,7 +750,7 @@ impl Validator<'_> {
                 to: s.to.clone().unwrap_or_else(|| SIMULATOR_SUCCESS.to_owned()),
                 configuration_set: s.configuration_set.clone(),
                 interval,
-                daily_budget: s.daily_budget.unwrap_or(DEFAULT_SEND_DAILY_BUDGET),
+                daily_budget,
                 state_directory: self.state_directory.clone(),
             })
         });
@@ -712,6 +928,25 @@ interval = \"every minute\"
         );
         assert!(valid_address("success@simulator.amazonses.com"));
         assert!(!valid_address("no-at-sign"));
+    }
+
+    #[test]
+    fn numbers_and_durations_are_bounded() {
+        let text = "[server]\nconcurrency = 2305843009213693952\n[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = { env = \"SMTP_PW\" }\ntimeout = \"500000000000y\"\ninterval = \"30d\"\n[target.api]\n[target.api.send]\nfrom = \"probe@example.com\"\ndaily_budget = 4294967295\n";
+        let err = parse(text, "t.toml", &env()).unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "server.concurrency",
+                "target[0].smtp.timeout",
+                "target[0].smtp.interval",
+                "target[0].api.send.daily_budget"
+            ],
+            "{err}"
+        );
+        assert!(err.to_string().contains("1 to 1024"), "{err}");
+        assert!(err.to_string().contains("the most allowed, 10m"), "{err}");
     }
 
     #[test]

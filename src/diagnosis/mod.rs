@@ -52,6 +52,7 @@ pub enum Group {
     Network,
     Ses,
     Account,
+    Postfix,
     Fallback,
 }
 
@@ -63,6 +64,9 @@ impl Group {
             Group::Network => "Network and TLS",
             Group::Ses => "SES answers (SMTP replies and API errors alike)",
             Group::Account => "Account state (from GetAccount)",
+            Group::Postfix => {
+                "Postfix, read with its own tools (targets with `postfix = true`, and its logs)"
+            }
             Group::Fallback => "Fallback",
         }
     }
@@ -311,6 +315,26 @@ classes! {
             "sent in the last 24 h above the configured share of the quota",
             "Request a quota increase or slow down before the daily quota runs out.";
     }
+    Postfix {
+        PostfixConfigUnreadable => "postfix_config_unreadable", Critical,
+            "Postfix's settings or password maps could not be read, so what Postfix would send is unknown",
+            "Install Postfix's tools (postconf, postmap) on this host and give ses-probe read access to main.cf and the maps it names (see the README's Postfix section).";
+        PostfixRelayNotSes => "postfix_relay_not_ses", Critical,
+            "Postfix's relayhost is not the SES SMTP endpoint of the target's region",
+            "Set relayhost = [email-smtp.<region>.amazonaws.com]:587 in main.cf, for the region whose SMTP credentials Postfix holds.";
+        PostfixSaslDisabled => "postfix_sasl_disabled", Critical,
+            "smtp_sasl_auth_enable is off: Postfix relays to SES without authenticating",
+            "Set smtp_sasl_auth_enable = yes and smtp_sasl_password_maps in main.cf, then `postfix reload`.";
+        PostfixSaslNoEntry => "postfix_sasl_no_entry", Critical,
+            "Postfix's password maps have no entry under the keys it looks up for the relay",
+            "Key the entry exactly as Postfix looks it up: the relay host name or the relayhost value as written (e.g. [email-smtp.eu-west-1.amazonaws.com]:587), then run postmap on the file.";
+        PostfixTlsNotEnforced => "postfix_tls_not_enforced", Warning,
+            "smtp_tls_security_level below encrypt: the SES credentials could go out in the clear",
+            "Set smtp_tls_security_level = encrypt (or secure with smtp_tls_CAfile) in main.cf.";
+        SaslMechanismUnavailable => "sasl_mechanism_unavailable", Critical,
+            "the SMTP client's own SASL setup offers no mechanism the server accepts (PLAIN and LOGIN filtered out or refused, or no SASL plugins installed)",
+            "Allow PLAIN and LOGIN over TLS: smtp_sasl_security_options = noanonymous (and smtp_sasl_tls_security_options), no smtp_sasl_mechanism_filter excluding them, and install libsasl2-modules.";
+    }
     Fallback {
         Unknown => "unknown", Critical,
             "nothing above matched",
@@ -391,8 +415,8 @@ mod tests {
                 "{n}: remediation is a sentence"
             );
         }
-        // The 63 contract classes plus `ok`.
-        assert_eq!(Class::ALL.len(), 64);
+        // The 63 contract classes, `ok`, and the six of the Postfix group.
+        assert_eq!(Class::ALL.len(), 70);
     }
 
     #[test]

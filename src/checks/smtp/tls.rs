@@ -7,7 +7,7 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -15,19 +15,35 @@ use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
 
 use crate::diagnosis::Class;
 
+/// Largest `ca_file` read: a bundle of every public root is ~250 KiB.
+const MAX_CA_FILE: u64 = 4 << 20;
+
+/// The system's roots, read once per process: walking and parsing
+/// `/etc/ssl/certs` costs more than the whole TLS handshake, and it is
+/// blocking file I/O.
+fn system_roots() -> &'static RootCertStore {
+    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        // Unreadable entries in the system store are skipped, as every TLS
+        // client does; an empty store just makes every handshake fail with
+        // an unknown issuer, which the check reports.
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots
+    })
+}
+
 /// The client configuration for one check run: system roots plus
-/// `ca_file`. Read every run, so a changed CA file needs no restart.
+/// `ca_file`. The CA file is read every run (bounded, regular files only),
+/// so a changed CA file needs no restart.
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    // Unreadable entries in the system store are skipped, as every TLS
-    // client does; an empty store just makes every handshake fail with an
-    // unknown issuer, which the check reports.
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
+    let mut roots = system_roots().clone();
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        let pem =
+            crate::text::read_small_file(path, MAX_CA_FILE).map_err(|e| format!("ca_file {e}"))?;
+        let pem = pem.as_bytes();
         let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(&pem) {
+        for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
             roots
                 .add(cert)
