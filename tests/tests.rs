@@ -11,5 +11,6 @@ mod cli;
 mod daemon;
 pub mod dashboards;
 mod postfix;
+mod postfix_source;
 mod smtp;
 mod systemd_unit;

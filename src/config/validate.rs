@@ -632,7 +632,12 @@ impl Validator<'_> {
             );
             return None;
         };
-        let config_dir = Path::new(crate::postfix::CONFIG_DIRECTORY);
+        // postmap reads a main.cf: the one beside the map (where Postfix's
+        // own maps live), else Postfix's default directory.
+        let beside = Path::new(&map.name)
+            .parent()
+            .filter(|d| d.join("main.cf").is_file());
+        let config_dir = beside.unwrap_or(Path::new(crate::postfix::CONFIG_DIRECTORY));
         for k in keys {
             match sasl::query(&postmap, config_dir, map, k) {
                 Ok(Some(value)) => {

@@ -301,6 +301,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     log: &Mutex<Vec<String>>,
     tls: bool,
 ) -> Next {
+    // SES refuses a transaction before AUTH (530 Authentication required).
+    let mut authenticated = false;
     loop {
         let Some(line) = read_line(io).await else {
             return Next::Done;
@@ -398,6 +400,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                     log,
                     format!("AUTH {mechanism} {}", if good { "good" } else { "bad" }),
                 );
+                authenticated =
+                    good && act_code(script.acts.get(&Stage::Auth)).is_none_or(|c| c == "235");
                 let normal = if good {
                     "235 Authentication successful."
                 } else {
@@ -407,7 +411,12 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             }
             "MAIL" => {
                 note(log, line.clone());
-                send_act(io, script.acts.get(&Stage::Mail), "250 Ok").await
+                let normal = if authenticated {
+                    "250 Ok"
+                } else {
+                    "530 Authentication required"
+                };
+                send_act(io, script.acts.get(&Stage::Mail), normal).await
             }
             "RCPT" => {
                 note(log, line.clone());

@@ -87,6 +87,12 @@ pub struct PostfixConfig {
     pub credentials: Option<String>,
     /// `main.cf` settings replacing (or added to) the defaults below.
     pub settings: Vec<(String, String)>,
+    /// The whole `sasl_passwd` text, replacing the one-entry table.
+    pub sasl_text: Option<String>,
+    /// Compile the table with `postmap` as `hash:` (instead of reading it
+    /// as `texthash:`); `true` also removes the text file afterwards, as
+    /// some admins do.
+    pub hash_map: Option<bool>,
 }
 
 impl PostfixConfig {
@@ -96,6 +102,8 @@ impl PostfixConfig {
             relayhost: format!("[127.0.0.1]:{port}"),
             credentials: Some(format!("{user}:{password}")),
             settings: Vec::new(),
+            sasl_text: None,
+            hash_map: None,
         }
     }
 
@@ -107,6 +115,8 @@ impl PostfixConfig {
             relayhost: format!("[{host}]:{port}"),
             credentials: Some(format!("{user}:{password}")),
             settings: vec![("smtp_host_lookup".to_owned(), "native".to_owned())],
+            sasl_text: None,
+            hash_map: None,
         }
     }
 
@@ -178,11 +188,17 @@ impl PrivatePostfix {
         let ca = root.join("conf/ca.pem");
         std::fs::write(&ca, ca_pem).expect("write CA");
         let sasl = root.join("conf/sasl_passwd");
-        let entry = match &config.credentials {
-            Some(c) => format!("{} {c}\n", config.relayhost),
-            None => String::new(),
+        let entry = match (&config.sasl_text, &config.credentials) {
+            (Some(text), _) => text.clone(),
+            (None, Some(c)) => format!("{} {c}\n", config.relayhost),
+            (None, None) => String::new(),
         };
         super::write_file(&root.join("conf"), "sasl_passwd", &entry);
+        let map_kind = if config.hash_map.is_some() {
+            "hash"
+        } else {
+            "texthash"
+        };
 
         let d = root.display();
         let mut settings: Vec<(String, String)> = [
@@ -214,7 +230,7 @@ impl PrivatePostfix {
             ("smtp_sasl_auth_enable", "yes".to_owned()),
             (
                 "smtp_sasl_password_maps",
-                format!("texthash:{}", sasl.display()),
+                format!("{map_kind}:{}", sasl.display()),
             ),
             ("smtp_sasl_security_options", "noanonymous".to_owned()),
             ("smtp_tls_security_level", "encrypt".to_owned()),
@@ -248,6 +264,23 @@ impl PrivatePostfix {
             .collect();
         std::fs::write(root.join("conf/main.cf"), main_cf).expect("main.cf");
         std::fs::write(root.join("conf/master.cf"), MASTER_CF).expect("master.cf");
+        if let Some(remove_text) = config.hash_map {
+            let out = Command::new(tool("postmap").expect("postmap"))
+                .arg("-c")
+                .arg(root.join("conf"))
+                .arg(format!("hash:{}", sasl.display()))
+                .stdin(Stdio::null())
+                .output()
+                .expect("run postmap");
+            assert!(
+                out.status.success(),
+                "postmap failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if remove_text {
+                std::fs::remove_file(&sasl).expect("remove sasl_passwd");
+            }
+        }
 
         let pf = PrivatePostfix {
             dir,
