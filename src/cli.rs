@@ -94,6 +94,11 @@ pub enum Command {
         #[arg(long, value_enum)]
         channel: Option<ChannelArg>,
     },
+    /// Summarise a Postfix log (FILE, or stdin with `-`): delivery attempts per relay, status and class, with a sample line each.
+    PostfixReport {
+        /// The log file; `-` or nothing reads stdin.
+        file: Option<PathBuf>,
+    },
     /// Derive the SES SMTP password from a secret access key read on stdin.
     DeriveSmtpPassword {
         /// The region the password is for (v4 passwords are per region).
@@ -147,6 +152,7 @@ pub fn run(cli: Cli) -> u8 {
             derive(region.as_deref(), *legacy_v2)
         }
         Some(Command::CheckConfig) => check_config(cli.config.as_deref()),
+        Some(Command::PostfixReport { file }) => postfix_report(file.as_deref(), cli.output),
         Some(Command::Check) => with_runtime(|| once(cli.config.as_deref(), cli.output)),
         None | Some(Command::Run { .. }) => {
             let source = Source::find(cli.config.as_deref());
@@ -202,7 +208,25 @@ async fn once(config: Option<&Path>, output: Output) -> u8 {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let report = Report::new(crate::scheduler::run_once(&plan).await, warnings);
+    let mut report = Report::new(crate::scheduler::run_once(&plan).await, warnings);
+    if let Some(log) = &plan.postfix_log {
+        let router = crate::postfix::report::Router::new(
+            plan.targets
+                .iter()
+                .filter_map(|t| {
+                    t.smtp
+                        .as_ref()
+                        .map(|s| (t.name.clone(), s.host.clone(), s.port))
+                })
+                .collect(),
+        );
+        let (source, window) = (log.source.clone(), log.window);
+        report.postfix = tokio::task::spawn_blocking(move || {
+            crate::postfix::report::Recent::read(&source, window, &router)
+        })
+        .await
+        .ok();
+    }
     let text = match output {
         Output::Text => report.to_text(),
         Output::Json => report.to_json(),
@@ -257,6 +281,31 @@ fn check_config(config: Option<&Path>) -> u8 {
             eprintln!("{}: {} problem(s)", path.display(), e.issues.len());
             exit::CONFIG
         }
+    }
+}
+
+fn postfix_report(file: Option<&Path>, output: Output) -> u8 {
+    use crate::postfix::report::Summary;
+    let summary = match file {
+        Some(p) if p != Path::new("-") => std::fs::File::open(p).and_then(Summary::read),
+        _ => Summary::read(std::io::stdin().lock()),
+    };
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let name = file.map_or("stdin".into(), |p| p.display().to_string());
+            eprintln!("error: {name}: {e}");
+            return exit::IO;
+        }
+    };
+    let text = match output {
+        Output::Text => summary.to_text(),
+        Output::Json => summary.to_json(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{}", text.trim_end()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => exit::IO,
+        _ => 0,
     }
 }
 

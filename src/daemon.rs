@@ -73,6 +73,8 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: impl Future<
     } = daemon;
     let addr = listener.local_addr().ok();
     metrics.configure(&plan);
+    let mut postfix_log = PostfixLogReader::new(metrics.clone());
+    postfix_log.follow(&plan);
     let sink_metrics = metrics.clone();
     let mut scheduler =
         Scheduler::new(&plan, Arc::new(move |t, o| sink_metrics.record(&t.name, o)));
@@ -107,6 +109,7 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: impl Future<
             Some(reply) = reload_rx.recv() => {
                 crate::systemd::reloading();
                 let result = reload(&source, listen, &mut plan, &mut scheduler, &metrics, &app).await;
+                postfix_log.follow(&plan);
                 crate::systemd::ready(&status(&plan));
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
@@ -127,11 +130,103 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: impl Future<
     crate::systemd::stopping();
     let _ = stop_tx.send(true);
     scheduler.stop();
+    postfix_log.stop();
     if tokio::time::timeout(Duration::from_secs(1), server)
         .await
         .is_err()
     {
         tracing::warn!("HTTP server did not stop within 1 s");
+    }
+}
+
+/// Postfix's log, followed on its own thread when `[postfix_log]` is
+/// configured; each delivery to a target's relay is classified and
+/// counted in the metrics.
+struct PostfixLogReader {
+    metrics: Arc<Metrics>,
+    sink: Arc<LogSink>,
+    running: Option<(
+        crate::postfix::follow::LogSource,
+        crate::postfix::follow::Follower,
+    )>,
+}
+
+struct LogSink {
+    metrics: Arc<Metrics>,
+    router: std::sync::Mutex<crate::postfix::report::Router>,
+}
+
+impl crate::postfix::follow::Sink for LogSink {
+    fn delivery(&self, d: crate::postfix::log::Delivery, line: &str) {
+        let router = self.router.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(target) = router.target_of(&d) else {
+            return;
+        };
+        let class = crate::postfix::report::classify(&d, line);
+        let at = d.at.unwrap_or_else(std::time::SystemTime::now);
+        self.metrics.record_delivery(target, d.status, class, at);
+    }
+
+    fn reading(&self, reading: bool, why: Option<String>) {
+        match why {
+            Some(why) if !reading => tracing::warn!(%why, "cannot read Postfix's log"),
+            _ => tracing::info!(reading, "Postfix log"),
+        }
+        self.metrics.set_postfix_reading(Some(reading));
+    }
+}
+
+impl PostfixLogReader {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        let sink = Arc::new(LogSink {
+            metrics: metrics.clone(),
+            router: Default::default(),
+        });
+        PostfixLogReader {
+            metrics,
+            sink,
+            running: None,
+        }
+    }
+
+    /// Follow the plan's log (restarting only when its source changed),
+    /// routing deliveries to the plan's targets.
+    fn follow(&mut self, plan: &Plan) {
+        let router = crate::postfix::report::Router::new(
+            plan.targets
+                .iter()
+                .filter_map(|t| {
+                    t.smtp
+                        .as_ref()
+                        .map(|s| (t.name.clone(), s.host.clone(), s.port))
+                })
+                .collect(),
+        );
+        *self.sink.router.lock().unwrap_or_else(|e| e.into_inner()) = router;
+        let wanted = plan.postfix_log.as_ref().map(|l| l.source.clone());
+        if self.running.as_ref().map(|(s, _)| s) == wanted.as_ref() {
+            return;
+        }
+        self.stop();
+        let Some(source) = wanted else {
+            self.metrics.set_postfix_reading(None);
+            return;
+        };
+        let sink: Arc<dyn crate::postfix::follow::Sink> = self.sink.clone();
+        match crate::postfix::follow::Follower::spawn(source.clone(), sink) {
+            Ok(f) => self.running = Some((source, f)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start reading Postfix's log");
+                self.metrics.set_postfix_reading(Some(false));
+            }
+        }
+    }
+
+    /// Stop following; the thread is joined off the async workers.
+    fn stop(&mut self) {
+        if let Some((_, follower)) = self.running.take() {
+            tokio::task::spawn_blocking(move || drop(follower));
+        }
     }
 }
 

@@ -224,12 +224,34 @@ fn landing(metrics: &Metrics) -> String {
     if rows.is_empty() {
         rows.push_str("<tr><td colspan=\"4\">no results yet</td></tr>\n");
     }
+    let mut real = String::new();
+    for p in metrics.postfix_summary() {
+        let last = match p.last_failure {
+            Some((class, at)) => format!("{class} at {}", humantime::format_rfc3339_seconds(at)),
+            None => "none".to_owned(),
+        };
+        real.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(&p.target),
+            p.sent,
+            p.deferred,
+            p.bounced,
+            last
+        ));
+    }
+    let real = if real.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>Real mail (Postfix's log)</h2>\n<table><tr><th>target</th><th>sent</th><th>deferred</th><th>bounced</th><th>last failure</th></tr>\n{real}</table>\n"
+        )
+    };
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>ses-probe</title>\n\
          <style>body{{font-family:sans-serif}}td,th{{padding:2px 10px;text-align:left}}\
          .ok{{color:green}}.warning{{color:#b60}}.critical,.unknown{{color:#c00}}</style></head>\n\
          <body><h1>ses-probe {}</h1>\n<p><a href=\"/metrics\">Metrics</a> · <a href=\"/healthz\">Health</a></p>\n\
-         <table><tr><th>target</th><th>check</th><th>status</th><th>class</th></tr>\n{rows}</table>\n</body></html>\n",
+         <table><tr><th>target</th><th>check</th><th>status</th><th>class</th></tr>\n{rows}</table>\n{real}</body></html>\n",
         env!("CARGO_PKG_VERSION")
     )
 }

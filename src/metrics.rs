@@ -25,6 +25,7 @@ use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use crate::config::Plan;
 use crate::diagnosis::{Class, Severity};
 use crate::outcome::{unix_seconds as secs, CheckKind, Outcome, Status};
+use crate::postfix::log::Status as DeliveryStatus;
 
 /// Enforcement statuses shown one-hot, as SES documents them.
 const ENFORCEMENT: [&str; 3] = ["HEALTHY", "PROBATION", "SHUTDOWN"];
@@ -63,6 +64,28 @@ struct State {
     intervals: BTreeMap<(String, CheckKind), f64>,
     reload_successful: bool,
     reload_success_at: SystemTime,
+    /// Real deliveries per target, from Postfix's log.
+    postfix: BTreeMap<String, PostfixState>,
+    /// Whether Postfix's log is being read; `None` when not configured.
+    postfix_reading: Option<bool>,
+}
+
+/// What Postfix's log said about one target's relay.
+#[derive(Debug, Default)]
+struct PostfixState {
+    counts: BTreeMap<(DeliveryStatus, Class), u64>,
+    last: BTreeMap<DeliveryStatus, SystemTime>,
+    last_failure: Option<(Class, SystemTime)>,
+}
+
+/// The Postfix side of the landing page, per target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostfixSummary {
+    pub target: String,
+    pub sent: u64,
+    pub deferred: u64,
+    pub bounced: u64,
+    pub last_failure: Option<(Class, SystemTime)>,
 }
 
 /// The exporter's metric state. Cheap to share behind an `Arc`.
@@ -86,6 +109,8 @@ impl Metrics {
                 intervals: BTreeMap::new(),
                 reload_successful: true,
                 reload_success_at: SystemTime::now(),
+                postfix: BTreeMap::new(),
+                postfix_reading: None,
             }),
         }
     }
@@ -143,15 +168,67 @@ impl Metrics {
             })
             .collect();
         let State {
-            targets, regions, ..
+            targets,
+            regions,
+            postfix,
+            ..
         } = &mut *state;
         targets.retain(|name, _| regions.contains_key(name));
+        postfix.retain(|name, _| regions.contains_key(name));
         for t in &plan.targets {
             if let Some(checks) = targets.get_mut(&t.name) {
                 let kinds: Vec<CheckKind> = t.checks().iter().map(|c| c.kind()).collect();
                 checks.retain(|c, _| kinds.contains(c));
             }
         }
+    }
+
+    /// Record one real delivery attempt of `target`'s relay.
+    pub fn record_delivery(
+        &self,
+        target: &str,
+        status: DeliveryStatus,
+        class: Class,
+        at: SystemTime,
+    ) {
+        let mut state = self.lock();
+        let p = state.postfix.entry(target.to_owned()).or_default();
+        *p.counts.entry((status, class)).or_default() += 1;
+        let last = p.last.entry(status).or_insert(at);
+        *last = (*last).max(at);
+        if status != DeliveryStatus::Sent && p.last_failure.is_none_or(|(_, t)| t <= at) {
+            p.last_failure = Some((class, at));
+        }
+    }
+
+    /// Whether Postfix's log is being read (`None`: not configured).
+    pub fn set_postfix_reading(&self, reading: Option<bool>) {
+        self.lock().postfix_reading = reading;
+    }
+
+    /// Real deliveries per target, for the landing page.
+    pub fn postfix_summary(&self) -> Vec<PostfixSummary> {
+        let state = self.lock();
+        state
+            .postfix
+            .iter()
+            .map(|(target, p)| {
+                let count = |s: DeliveryStatus| -> u64 {
+                    p.counts
+                        .iter()
+                        .filter(|((st, _), _)| *st == s)
+                        .map(|(_, n)| n)
+                        .sum()
+                };
+                PostfixSummary {
+                    target: target.clone(),
+                    sent: count(DeliveryStatus::Sent),
+                    deferred: count(DeliveryStatus::Deferred),
+                    bounced: count(DeliveryStatus::Bounced),
+                    last_failure: p.last_failure,
+                }
+            })
+            .collect()
     }
 
     pub fn set_reload(&self, successful: bool) {
@@ -209,6 +286,25 @@ impl Metrics {
             m.set(M::ReloadTs, &[], secs(state.reload_success_at));
             for (target, region) in &state.regions {
                 m.set(M::TargetInfo, &[target, region], 1.0);
+            }
+            if let Some(reading) = state.postfix_reading {
+                m.set(M::PostfixLogReading, &[], if reading { 1.0 } else { 0.0 });
+            }
+            for (target, p) in &state.postfix {
+                for ((status, class), n) in &p.counts {
+                    m.add(
+                        M::PostfixDeliveries,
+                        &[target, status.as_str(), class.as_str()],
+                        *n,
+                    );
+                }
+                for (status, at) in &p.last {
+                    m.set(
+                        M::PostfixLastDelivery,
+                        &[target, status.as_str()],
+                        secs(*at),
+                    );
+                }
             }
             for ((target, check), seconds) in &state.intervals {
                 m.set(M::CheckInterval, &[target, check.as_str()], *seconds);
@@ -323,6 +419,12 @@ metrics! {
         "Probe messages the send check may still send today.";
     TargetInfo: "ses_probe_target_info", Gauge, &["target", "region"],
         "Always 1 for each configured target; its AWS region in the label (empty when none was found).";
+    PostfixDeliveries: "ses_probe_postfix_deliveries_total", Counter, &["target", "status", "class"],
+        "Real delivery attempts Postfix logged to the target's relay, by outcome and class (`ok` for sent), since the exporter started.";
+    PostfixLastDelivery: "ses_probe_postfix_last_delivery_timestamp_seconds", Gauge, &["target", "status"],
+        "When Postfix last logged a delivery attempt to the target's relay with that outcome.";
+    PostfixLogReading: "ses_probe_postfix_log_reading", Gauge, &[],
+        "1 while Postfix's log is being read, 0 when it cannot be (missing file, no journal access); absent without [postfix_log].";
     BuildInfo: "ses_probe_build_info", Gauge, &["version", "revision"],
         "Always 1; the running build in the labels.";
     ReloadOk: "ses_probe_config_last_reload_successful", Gauge, &[],
@@ -462,7 +564,7 @@ const LABELS: &[(&str, &str)] = &[
     ("severity", "`warning`, `critical` (the class's default severity)"),
     ("phase", "SMTP phase: `dns`, `connect`, `banner`, `ehlo`, `starttls`, `tls`, `ehlo_tls`, `auth`, `mail`, `rcpt`, `data`, `quit`; API checks: `credentials` (resolving the credential chain), then the operation: `GetCallerIdentity`, `GetAccount`, `SendEmail`"),
     ("principal_type", "`root`, `iam_user`, `assumed_role`, `federated_user`, `other`"),
-    ("status", "SES enforcement status: `HEALTHY`, `PROBATION`, `SHUTDOWN`"),
+    ("status", "SES enforcement status on `ses_probe_account_enforcement_status`: `HEALTHY`, `PROBATION`, `SHUTDOWN`; Postfix's delivery outcome on the `ses_probe_postfix_*` metrics: `sent`, `deferred`, `bounced`"),
     ("region", "the target's AWS region (`eu-west-1`, ...), from its config, the environment or the AWS profile"),
 ];
 

@@ -19,6 +19,9 @@ pub struct Report {
     pub targets: Vec<TargetReport>,
     /// Config warnings (loose file permissions...), one line each.
     pub warnings: Vec<String>,
+    /// Postfix's real deliveries in the recent window, with `[postfix_log]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postfix: Option<crate::postfix::report::Recent>,
 }
 
 #[derive(Debug, Serialize)]
@@ -78,6 +81,7 @@ impl Report {
             exit_code: status.exit_code(),
             targets,
             warnings,
+            postfix: None,
         }
     }
 
@@ -121,6 +125,9 @@ impl Report {
         for w in &self.warnings {
             out.push_str(&format!("warning: {}\n", esc(w)));
         }
+        if let Some(p) = &self.postfix {
+            render_postfix(&mut out, p);
+        }
         for t in &self.targets {
             out.push_str(&format!(
                 "\ntarget {} ({})  {}\n",
@@ -133,6 +140,41 @@ impl Report {
             }
         }
         out
+    }
+}
+
+fn render_postfix(out: &mut String, p: &crate::postfix::report::Recent) {
+    out.push_str(&format!(
+        "\npostfix log ({}, last {}):",
+        esc(&p.source),
+        humantime::format_duration(std::time::Duration::from_secs(p.window_seconds))
+    ));
+    if let Some(e) = &p.error {
+        out.push_str(&format!(" unreadable: {}\n", esc(e)));
+        return;
+    }
+    if p.targets.is_empty() {
+        out.push_str(" no deliveries to a configured relay\n");
+        return;
+    }
+    out.push('\n');
+    for t in &p.targets {
+        let classes: Vec<String> = t.classes.iter().map(|(c, n)| format!("{c} x{n}")).collect();
+        out.push_str(&format!(
+            "  {}: {} sent, {} deferred, {} bounced{}\n",
+            t.target,
+            t.sent,
+            t.deferred,
+            t.bounced,
+            if classes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", classes.join(", "))
+            }
+        ));
+        if let Some(line) = &t.last_failure {
+            out.push_str(&format!("    last failure: {}\n", esc(line)));
+        }
     }
 }
 

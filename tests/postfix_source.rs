@@ -343,3 +343,148 @@ fn postfix_settings_are_reported_and_broken_ones_named() {
         }
     }
 }
+
+/// The log follower counts every real delivery Postfix logs, per target,
+/// status and class, exactly; `--once` summarises the same log; and
+/// `postfix-report` reads it after the fact.
+#[test]
+fn postfix_log_deliveries_are_counted_per_target() {
+    use crate::support::http::{get, metric, wait_for};
+    use crate::support::DaemonProcess;
+    if let Some(why) = postfix::unavailable() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the Postfix tests cannot run under CI: {why}");
+        }
+        eprintln!(
+            "\nSKIPPED the Postfix tests (postfix_log_deliveries_are_counted_per_target): {why}\n"
+        );
+        return;
+    }
+    let leaf = ca::trusted().leaf(&["localhost"]);
+    // Two relays: `a` takes the credentials, `b` refuses them.
+    let good = FakeSmtp::start(Script::ses(leaf.clone(), GOOD_USER, GOOD_PASSWORD));
+    let bad = FakeSmtp::start(Script::ses(leaf, GOOD_USER, OTHER_PASSWORD));
+    let mut config = PostfixConfig::relay_named("localhost", good.port, GOOD_USER, GOOD_PASSWORD)
+        .set(
+            "transport_maps",
+            &format!(
+                "inline:{{{SENDER_DOMAIN}=discard:, a.example=smtp:[localhost]:{}, b.example=smtp:[localhost]:{}}}",
+                good.port, bad.port
+            ),
+        );
+    config.sasl_text = Some(format!(
+        "[localhost]:{} {GOOD_USER}:{GOOD_PASSWORD}\n[localhost]:{} {GOOD_USER}:{GOOD_PASSWORD}\n",
+        good.port, bad.port
+    ));
+    let pf = PrivatePostfix::start(&config, &ca::trusted().pem());
+    let dir = pf.dir().to_owned();
+    let target = |name: &str, port: u16| {
+        format!(
+            "[[target]]\nname = \"{name}\"\nregion = \"eu-west-1\"\n[target.smtp]\nhost = \"localhost\"\nport = {port}\nusername = \"{GOOD_USER}\"\npassword = \"{GOOD_PASSWORD}\"\nca_file = \"{}\"\ninterval = \"1h\"\ntimeout = \"5s\"\n",
+            pf.config_dir().join("ca.pem").display()
+        )
+    };
+    let cfg = write_file(
+        &dir,
+        "probe.toml",
+        &format!(
+            "[server]\nstate_directory = \"{}\"\n[postfix_log]\nsource = \"file\"\npath = \"{}\"\nwindow = \"1h\"\n{}{}",
+            dir.display(),
+            pf.maillog().display(),
+            target("a", good.port),
+            target("b", bad.port)
+        ),
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let _daemon = DaemonProcess::spawn_args(
+        &[
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--web.listen-address",
+            &listen,
+        ],
+        &[],
+    );
+    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let following = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(addr).ok()?;
+        metric(&get(addr, "/metrics").body, "ses_probe_postfix_log_reading").filter(|v| *v == 1.0)
+    });
+    assert!(following.is_some(), "{}", get(addr, "/metrics").body);
+
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        queued.push(pf.send(&format!("sender@{SENDER_DOMAIN}"), "r@a.example"));
+    }
+    for _ in 0..2 {
+        queued.push(pf.send(&format!("sender@{SENDER_DOMAIN}"), "r@b.example"));
+    }
+    for qid in &queued {
+        pf.wait_for_delivery(qid, Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("no delivery of {qid}:\n{}", pf.log_lines().join("\n")));
+    }
+    let sent = r#"ses_probe_postfix_deliveries_total{class="ok",status="sent",target="a"}"#;
+    let refused = r#"ses_probe_postfix_deliveries_total{class="auth_credentials_invalid",status="deferred",target="b"}"#;
+    let counted = wait_for(Duration::from_secs(10), || {
+        let body = get(addr, "/metrics").body;
+        (metric(&body, sent) == Some(3.0) && metric(&body, refused) == Some(2.0)).then_some(body)
+    });
+    let body = counted.unwrap_or_else(|| get(addr, "/metrics").body);
+    assert_eq!(metric(&body, sent), Some(3.0), "{body}");
+    assert_eq!(metric(&body, refused), Some(2.0), "{body}");
+    // Exactly these: no other delivery series.
+    let series: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("ses_probe_postfix_deliveries_total{"))
+        .collect();
+    assert_eq!(series.len(), 2, "{series:?}");
+    assert!(get(addr, "/").body.contains("auth_credentials_invalid at "));
+
+    // --once over the same log: the recent window's summary.
+    let r = run(
+        &["--once", "-o", "json", "--config", cfg.to_str().unwrap()],
+        &[],
+        None,
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+    let targets = &v["postfix"]["targets"];
+    assert_eq!(targets[0]["target"], "a", "{}", r.stdout);
+    assert_eq!(targets[0]["sent"], 3, "{}", r.stdout);
+    assert_eq!(targets[1]["deferred"], 2, "{}", r.stdout);
+    assert_eq!(
+        targets[1]["classes"]["auth_credentials_invalid"], 2,
+        "{}",
+        r.stdout
+    );
+
+    // postfix-report over the file, after the fact.
+    let r = run(
+        &[
+            "postfix-report",
+            "-o",
+            "json",
+            pf.maillog().to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let count = |relay_port: u16, status: &str| -> u64 {
+        rows.iter()
+            .filter(|row| {
+                row["relay"] == format!("localhost:{relay_port}") && row["status"] == status
+            })
+            .map(|row| row["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(count(good.port, "sent"), 3, "{}", r.stdout);
+    assert_eq!(count(bad.port, "deferred"), 2, "{}", r.stdout);
+}

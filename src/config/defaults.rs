@@ -46,6 +46,11 @@ pub const MAX_WARNING: Duration = Duration::from_secs(365 * 86_400);
 /// Probe sends per 24 hours: more than one every ten seconds is no probe.
 pub const MAX_SEND_DAILY_BUDGET: u32 = 10_000;
 
+/// How far back `--once` summarises Postfix's log.
+pub const DEFAULT_POSTFIX_LOG_WINDOW: Duration = Duration::from_secs(3600);
+/// Where Debian's rsyslog writes mail logs.
+pub const DEFAULT_POSTFIX_LOG_FILE: &str = "/var/log/mail.log";
+
 /// Largest config file read.
 pub const MAX_CONFIG_FILE: u64 = 1 << 20;
 /// AUTH mechanisms in preference order: the two SES offers.

@@ -126,6 +126,7 @@ pub fn plan(env: &Env, profile_region: Option<String>) -> Result<Plan, ConfigErr
             smtp,
             api: Some(RawApi::default()),
         }],
+        postfix_log: None,
     };
     let mut plan = validate::environment(raw, env)?;
     // The secret key behind the SMTP user, when the environment has it,

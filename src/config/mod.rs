@@ -72,6 +72,15 @@ pub struct Plan {
     /// Whether any secret was written in the file itself, which must then
     /// be private to its owner.
     pub inline_secrets: bool,
+    /// `[postfix_log]`: follow Postfix's log and classify its deliveries.
+    pub postfix_log: Option<PostfixLog>,
+}
+
+/// Where Postfix's log is read, and how far back `--once` summarises it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostfixLog {
+    pub source: crate::postfix::follow::LogSource,
+    pub window: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -18,6 +18,15 @@ pub(super) struct RawFile {
     pub(super) server: RawServer,
     #[serde(default, rename = "target")]
     pub(super) targets: Vec<RawTarget>,
+    pub(super) postfix_log: Option<RawPostfixLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawPostfixLog {
+    pub(super) source: Option<String>,
+    pub(super) path: Option<PathBuf>,
+    pub(super) unit: Option<String>,
+    pub(super) window: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

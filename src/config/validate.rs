@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::defaults::*;
 use super::locate::{key, path_string, segs, Locator, Seg};
-use super::raw::{RawApi, RawFile, RawServer, RawSmtp, RawTarget, RootSeverity};
+use super::raw::{RawApi, RawFile, RawPostfixLog, RawServer, RawSmtp, RawTarget, RootSeverity};
 use super::secrets::{loose_permissions, read_secret_file, SecretSpec};
 use super::*;
 use crate::credentials::Secret;
@@ -214,13 +214,55 @@ impl Validator<'_> {
                 targets.push(target);
             }
         }
+        let postfix_log = raw.postfix_log.as_ref().map(|l| self.postfix_log(l));
         Plan {
             server,
             targets,
             warnings: Vec::new(),
             origin: self.locator.origin.clone(),
             inline_secrets: false,
+            postfix_log,
         }
+    }
+
+    fn postfix_log(&mut self, raw: &RawPostfixLog) -> PostfixLog {
+        use crate::postfix::follow::LogSource;
+        let base = vec![Seg::Key("postfix_log".into())];
+        let window = self.duration(&base, "window", &raw.window, DEFAULT_POSTFIX_LOG_WINDOW);
+        let source = match raw.source.as_deref().unwrap_or("file") {
+            "journal" => {
+                if raw.path.is_some() {
+                    self.error(
+                        &key(&base, "path"),
+                        "only with source = \"file\"".to_owned(),
+                    );
+                }
+                LogSource::Journal {
+                    unit: raw.unit.clone(),
+                }
+            }
+            "file" => {
+                if raw.unit.is_some() {
+                    self.error(
+                        &key(&base, "unit"),
+                        "only with source = \"journal\"".to_owned(),
+                    );
+                }
+                LogSource::File(
+                    raw.path
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_POSTFIX_LOG_FILE.into()),
+                )
+            }
+            other => {
+                self.error(
+                    &key(&base, "source"),
+                    format!("`{other}` is not a log source: \"file\" or \"journal\""),
+                );
+                LogSource::Journal { unit: None }
+            }
+        };
+        PostfixLog { source, window }
     }
 
     fn server(&mut self, raw: &RawServer) -> Server {

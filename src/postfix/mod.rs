@@ -10,6 +10,9 @@
 //! client's order ([`sasl`]). Anything ses-probe cannot read makes the
 //! check fail with what it saw, never pass.
 
+pub mod follow;
+pub mod log;
+pub mod report;
 pub mod sasl;
 
 use std::path::{Path, PathBuf};

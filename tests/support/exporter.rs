@@ -82,6 +82,8 @@ fn take_full_scrape() -> String {
         .local_addr()
         .unwrap()
         .port();
+    // Postfix's log: the follower reads appended lines only.
+    let mail_log = write_file(dir.path(), "mail.log", "");
     let cfg = write_file(
         dir.path(),
         "ses-probe.toml",
@@ -89,6 +91,9 @@ fn take_full_scrape() -> String {
             r#"[server]
 listen = "127.0.0.1:{port}"
 state_directory = "{state}"
+[postfix_log]
+source = "file"
+path = "{mail_log}"
 [[target]]
 name = "full"
 region = "us-east-1"
@@ -112,6 +117,7 @@ from = "probe@example.com"
             smtp = smtp.port,
             ca = ca::trusted().write_pem(dir.path()).display(),
             aws = aws.url,
+            mail_log = mail_log.display(),
         ),
     );
     let _daemon = super::DaemonProcess::spawn(
@@ -122,7 +128,31 @@ from = "probe@example.com"
         ],
     );
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    // Every check has run once when all four runs counters are there.
+    let reading = wait_for(Duration::from_secs(30), || {
+        std::net::TcpStream::connect(addr).ok()?;
+        metric(&get(addr, "/metrics").body, "ses_probe_postfix_log_reading").filter(|v| *v == 1.0)
+    });
+    assert!(
+        reading.is_some(),
+        "the exporter did not start reading the mail log"
+    );
+    // Two real deliveries to the target's relay, in the format Postfix
+    // 3.7 writes (see tests/corpus/postfix-real.jsonl).
+    let relay = format!("127.0.0.1[127.0.0.1]:{}", smtp.port);
+    let lines = format!(
+        "Dec 01 21:39:45 mx postfix/smtp[15627]: 03B5998D312: to=<recipient@example.net>, relay={relay}, delay=0.06, delays=0.03/0.02/0.01/0, dsn=2.0.0, status=sent (250 Ok 0100018c2b7a1234-fake-0000)\n\
+         Dec 01 21:39:46 mx postfix/smtp[15616]: EC86198CEF3: to=<recipient@example.net>, relay={relay}, delay=0.07, delays=0.02/0.04/0/0, dsn=4.0.0, status=deferred (SASL authentication failed; server {relay} said: 535 Authentication Credentials Invalid)\n"
+    );
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&mail_log)
+            .unwrap();
+        f.write_all(lines.as_bytes()).unwrap();
+    }
+    // Every check has run once when all four runs counters are there, and
+    // both deliveries are counted.
     let scrape = wait_for(Duration::from_secs(30), || {
         let Ok(_) = std::net::TcpStream::connect(addr) else {
             return None;
@@ -134,7 +164,10 @@ from = "probe@example.com"
                 &format!(r#"ses_probe_runs_total{{check="{c}",target="full"}}"#),
             )
             .is_some()
-        });
+        }) && metric(
+            &text,
+            r#"ses_probe_postfix_deliveries_total{class="auth_credentials_invalid",status="deferred",target="full"}"#,
+        ) == Some(1.0);
         done.then_some(text)
     });
     scrape.unwrap_or_else(|| panic!("the exporter did not run every check within 30 s"))
