@@ -374,7 +374,7 @@ macro_rules! metrics {
 
 metrics! {
     Success: "ses_probe_success", Gauge, TC,
-        "1 if the last run of the check succeeded, 0 if it failed.";
+        "1 if the last run of the check ran and found nothing critical (status ok or warning), 0 otherwise (critical or unknown).";
     Status: "ses_probe_status", Gauge, TC,
         "Status of the last run of the check: 0 ok, 1 warning, 2 critical, 3 unknown (the Nagios codes of `--once`); the one number dashboards and alerts key on.";
     CheckInterval: "ses_probe_check_interval_seconds", Gauge, TC,
@@ -490,7 +490,11 @@ impl Families {
             self.set(M::LastRun, &tc, secs(t));
         }
         let Some(o) = &cs.latest else { return };
-        self.set(M::Success, &tc, if o.success { 1.0 } else { 0.0 });
+        self.set(
+            M::Success,
+            &tc,
+            f64::from(u8::from(o.status() <= Status::Warning)),
+        );
         self.set(M::Status, &tc, f64::from(o.status().exit_code()));
         self.set(M::Duration, &tc, o.duration.as_secs_f64());
         self.add(M::RunsTotal, &tc, cs.runs);

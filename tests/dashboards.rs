@@ -19,7 +19,17 @@
 //!   `every_served_metric_is_used`: the dashboard and the alerts use only
 //!   metric names the exporter serves, and every one of those is shown or
 //!   alerted on.
-//! - `metric_names_*`: the PromQL tokeniser those two tests rely on.
+//! - `joins_and_aggregations_keep_instance_and_job`: every `on(...)` and
+//!   `by (...)` of the dashboard and the rules keeps `instance` and `job`,
+//!   so several exporters with the same target names never collide.
+//! - `runbook_urls_point_at_operations_anchors`: every `runbook_url` is the
+//!   documented base plus an anchor that docs/operations.md has (a
+//!   `{{ $labels.class }}` anchor is expanded to each class its rule
+//!   selects).
+//! - `catch_alls_exclude_exactly_the_covered_classes`: the classes the
+//!   catch-all alerts leave to class-based alerts are the classes those
+//!   alerts select.
+//! - `metric_names_*`: the name extraction those tests rely on.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -169,16 +179,46 @@ fn dashboard_is_importable() {
             variable["name"]
         );
     }
-    let target = variables
+    // job -> instance -> target, each multi-select with All; job and
+    // instance have no catch-all regex, so `up{job=~"$job"}` never
+    // selects other jobs' targets.
+    let queries: Vec<(&str, &str)> = variables
         .iter()
-        .find(|v| v["name"] == "target")
-        .expect("a `target` variable");
-    assert_eq!(target["multi"], true, "`target` is multi-select");
-    assert_eq!(target["includeAll"], true, "`target` offers All");
+        .map(|v| (v["name"].as_str().unwrap_or(""), variable_query(v)))
+        .collect();
     assert_eq!(
-        variable_query(target),
-        "label_values(ses_probe_success, target)"
+        queries,
+        [
+            ("job", "label_values(ses_probe_build_info, job)"),
+            (
+                "instance",
+                r#"label_values(ses_probe_build_info{job=~"$job"}, instance)"#
+            ),
+            (
+                "target",
+                r#"label_values(ses_probe_status{job=~"$job", instance=~"$instance"}, target)"#
+            ),
+        ]
     );
+    for variable in variables {
+        assert_eq!(
+            variable["multi"], true,
+            "{} is multi-select",
+            variable["name"]
+        );
+        assert_eq!(
+            variable["includeAll"], true,
+            "{} offers All",
+            variable["name"]
+        );
+    }
+    for name in ["job", "instance"] {
+        let v = variables.iter().find(|v| v["name"] == name).unwrap();
+        assert!(
+            v["allValue"].is_null(),
+            "`{name}` must not use a custom All value"
+        );
+    }
 }
 
 #[test]
@@ -365,6 +405,8 @@ fn substitute_grafana_variables(expr: &str) -> String {
     let out = expr
         .replace("${target}", "a|b")
         .replace("$target", "a|b")
+        .replace("$instance", "(a:1|b:1)")
+        .replace("$job", "(ses-probe)")
         .replace("$__rate_interval", "5m")
         .replace("$__interval", "1m")
         .replace("$__range", "1d");
@@ -381,161 +423,179 @@ fn alert_names(rules: &str) -> Vec<String> {
         .collect()
 }
 
-/// The `expr:` values of a rule file: plain one-line scalars, or `>-` / `|`
-/// block scalars (the continuation lines are indented deeper than the key).
-/// Enough YAML for our rule file; it refuses anything else.
-fn alert_exprs(rules: &str) -> Vec<String> {
-    let lines: Vec<&str> = rules.lines().collect();
+/// One rule of a rule file: its name (alert or record), `expr` and
+/// `runbook_url`.
+#[derive(Debug, Default)]
+struct Rule {
+    name: String,
+    alert: bool,
+    expr: String,
+    runbook_url: Option<String>,
+}
+
+/// The rules of a rule file. `expr:` is a plain one-line scalar or a `>-` /
+/// `|` block scalar (continuation lines indented deeper than the key);
+/// enough YAML for our rule file, and it refuses anything else.
+fn rules(text: &str) -> Vec<Rule> {
+    let lines: Vec<&str> = text.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let mut exprs = Vec::new();
+    let mut rules: Vec<Rule> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let Some(value) = line.trim().strip_prefix("expr:").map(str::trim) else {
-            continue;
-        };
-        if matches!(value, ">-" | ">" | "|" | "|-") {
-            let block: Vec<&str> = lines[i + 1..]
-                .iter()
-                .take_while(|l| l.trim().is_empty() || indent(l) > indent(line))
-                .map(|l| l.trim())
-                .collect();
-            exprs.push(block.join(" ").trim().to_owned());
-        } else {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix("- alert:") {
+            rules.push(Rule {
+                name: name.trim().to_owned(),
+                alert: true,
+                ..Rule::default()
+            });
+        } else if let Some(name) = trimmed.strip_prefix("- record:") {
+            rules.push(Rule {
+                name: name.trim().to_owned(),
+                ..Rule::default()
+            });
+        } else if let Some(url) = trimmed.strip_prefix("runbook_url:") {
+            let rule = rules.last_mut().expect("runbook_url inside a rule");
+            rule.runbook_url = Some(url.trim().trim_matches('"').to_owned());
+        } else if let Some(value) = trimmed.strip_prefix("expr:").map(str::trim) {
+            let rule = rules.last_mut().expect("expr inside a rule");
+            rule.expr = if matches!(value, ">-" | ">" | "|" | "|-") {
+                let block: Vec<&str> = lines[i + 1..]
+                    .iter()
+                    .take_while(|l| l.trim().is_empty() || indent(l) > indent(line))
+                    .map(|l| l.trim())
+                    .collect();
+                block.join(" ").trim().to_owned()
+            } else {
+                assert!(
+                    !value.starts_with(['"', '\'', '>', '|']),
+                    "unsupported YAML for expr: {value}"
+                );
+                value.to_owned()
+            };
+        }
+    }
+    assert!(
+        rules.iter().all(|r| !r.expr.is_empty()),
+        "a rule without expr"
+    );
+    rules
+}
+
+fn alert_exprs(text: &str) -> Vec<String> {
+    rules(text).into_iter().map(|r| r.expr).collect()
+}
+
+/// The class names a rule selects: `class="a"` or `class=~"a|b"` matchers.
+fn selected_classes(expr: &str) -> BTreeSet<String> {
+    let matcher = regex::Regex::new(r#"class=~?"([a-z_0-9|]+)""#).unwrap();
+    matcher
+        .captures_iter(expr)
+        .flat_map(|c| c[1].split('|').map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The base every runbook_url starts with (see "Adapting the rules" in
+/// docs/operations.md).
+const RUNBOOK_BASE: &str = "https://github.com/OWNER/ses-probe/blob/main/docs/operations.md#";
+
+#[test]
+fn runbook_urls_point_at_operations_anchors() {
+    let doc = read("docs/operations.md");
+    let anchor = regex::Regex::new(r#"<a id="([a-z_0-9]+)"></a>"#).unwrap();
+    let anchors: BTreeSet<&str> = anchor
+        .captures_iter(&doc)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    let mut checked = 0;
+    for rule in rules(&read("dashboards/alerts.yml"))
+        .iter()
+        .filter(|r| r.alert)
+    {
+        let url = rule
+            .runbook_url
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} has no runbook_url", rule.name));
+        let fragment = url.strip_prefix(RUNBOOK_BASE).unwrap_or_else(|| {
+            panic!(
+                "{}: runbook_url {url} does not start with {RUNBOOK_BASE}",
+                rule.name
+            )
+        });
+        let targets: Vec<String> = if fragment == "{{ $labels.class }}" {
+            let classes = selected_classes(&rule.expr);
             assert!(
-                !value.starts_with(['"', '\'', '>', '|']),
-                "unsupported YAML for expr: {value}"
+                !classes.is_empty(),
+                "{}: links per class but selects none",
+                rule.name
             );
-            exprs.push(value.to_owned());
-        }
-    }
-    assert_eq!(exprs.len(), alert_names(rules).len(), "one expr per alert");
-    exprs
-}
-
-/// The metric names a PromQL expression selects.
-///
-/// A small tokeniser: identifiers count as metric names unless they call a
-/// function or aggregation (followed by `(`), are keywords or operators, or
-/// sit inside strings, label matchers `{...}`, ranges `[...]`, or the label
-/// list after `by`/`without`/`on`/`ignoring`/`group_left`/`group_right`.
-/// Numbers and durations (`5m`, `1e3`, `0x1f`) and `$variables` are skipped.
-fn metric_names_in_expr(expr: &str) -> BTreeSet<String> {
-    const KEYWORDS: &[&str] = &[
-        "and",
-        "or",
-        "unless",
-        "bool",
-        "offset",
-        "atan2",
-        "inf",
-        "nan",
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-        "limitk",
-        "limit_ratio",
-    ];
-    const LABEL_LIST_KEYWORDS: &[&str] = &[
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-    ];
-    let is_ident_start = |c: char| c.is_ascii_alphabetic() || c == '_' || c == ':';
-    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-
-    let chars: Vec<char> = expr.chars().collect();
-    let mut names = BTreeSet::new();
-    let mut i = 0;
-    // Skips from an opening delimiter to its matching closer, over strings.
-    let skip_group = |mut i: usize, close: char| -> usize {
-        let open = chars[i];
-        let mut depth = 0;
-        while i < chars.len() {
-            match chars[i] {
-                '"' | '\'' | '`' => i = skip_string(&chars, i) - 1,
-                c if c == open => depth += 1,
-                c if c == close => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return i + 1;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        i
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '"' || c == '\'' || c == '`' {
-            i = skip_string(&chars, i);
-        } else if c == '{' {
-            i = skip_group(i, '}');
-        } else if c == '[' {
-            i = skip_group(i, ']');
-        } else if c == '#' {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c.is_ascii_digit() || c == '.' || c == '$' {
-            // A number, a duration or a Grafana variable: one token.
-            i += 1;
-            while i < chars.len() && (is_ident(chars[i]) || chars[i] == '.' || chars[i] == '{') {
-                if chars[i] == '{' {
-                    i = skip_group(i, '}');
-                } else {
-                    i += 1;
-                }
-            }
-        } else if is_ident_start(c) {
-            let start = i;
-            while i < chars.len() && is_ident(chars[i]) {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let lower = word.to_ascii_lowercase();
-            let mut next = i;
-            while next < chars.len() && chars[next].is_whitespace() {
-                next += 1;
-            }
-            let calls = next < chars.len() && chars[next] == '(';
-            if LABEL_LIST_KEYWORDS.contains(&lower.as_str()) {
-                if calls {
-                    i = skip_group(next, ')');
-                }
-            } else if !calls && !KEYWORDS.contains(&lower.as_str()) {
-                names.insert(word);
-            }
+            classes.into_iter().collect()
         } else {
-            i += 1;
+            vec![fragment.to_owned()]
+        };
+        for target in targets {
+            assert!(
+                anchors.contains(target.as_str()),
+                "{}: docs/operations.md has no anchor `<a id=\"{target}\"></a>`",
+                rule.name
+            );
+            checked += 1;
         }
     }
-    names
+    assert!(
+        checked >= 50,
+        "suspiciously few runbook anchors checked: {checked}"
+    );
 }
 
-/// Index just past the string literal starting at `start`.
-fn skip_string(chars: &[char], start: usize) -> usize {
-    let quote = chars[start];
-    let mut i = start + 1;
-    while i < chars.len() && chars[i] != quote {
-        if chars[i] == '\\' && quote != '`' {
-            i += 1;
+#[test]
+fn catch_alls_exclude_exactly_the_covered_classes() {
+    let rules = rules(&read("dashboards/alerts.yml"));
+    let covered = rules
+        .iter()
+        .find(|r| r.name == "ses_probe:finding_covered")
+        .map(|r| selected_classes(&r.expr))
+        .expect("the ses_probe:finding_covered recording rule");
+    let alerted: BTreeSet<String> = rules
+        .iter()
+        .filter(|r| r.alert && r.expr.contains("ses_probe:finding_repeated"))
+        .flat_map(|r| selected_classes(&r.expr))
+        .collect();
+    assert_eq!(
+        covered, alerted,
+        "ses_probe:finding_covered and the class-based alerts disagree"
+    );
+}
+
+#[test]
+fn joins_and_aggregations_keep_instance_and_job() {
+    let grouping = regex::Regex::new(r"\b(on|by|ignoring|without)\s*\(([^)]*)\)").unwrap();
+    let alerts = alert_exprs(&read("dashboards/alerts.yml"));
+    for expr in dashboard_exprs().iter().chain(&alerts) {
+        for c in grouping.captures_iter(expr) {
+            let labels: Vec<&str> = c[2].split(',').map(str::trim).collect();
+            assert!(
+                labels.contains(&"instance") && labels.contains(&"job"),
+                "`{}` drops instance or job in: {expr}",
+                &c[0]
+            );
         }
-        i += 1;
     }
-    i + 1
+}
+
+/// The metric names a PromQL expression uses: ses-probe's own
+/// (`ses_probe_...`; recording rules' `ses_probe:...` are not served) and
+/// the series Prometheus adds. Label values and names never start with
+/// `ses_probe_`, so a regex is enough.
+fn metric_names_in_expr(expr: &str) -> BTreeSet<String> {
+    let pattern = regex::Regex::new(r"\b(ses_probe_[a-z_0-9]+|up|scrape_duration_seconds)\b")
+        .expect("valid regex");
+    // Drop label matchers first: `{job="up"}` names no metric.
+    let matchers = regex::Regex::new(r#"\{[^}]*\}"#).expect("valid regex");
+    let stripped = matchers.replace_all(expr, "{}");
+    pattern
+        .find_iter(&stripped)
+        .map(|m| m.as_str().to_owned())
+        .collect()
 }
 
 fn names(list: &[&str]) -> BTreeSet<String> {
@@ -543,76 +603,26 @@ fn names(list: &[&str]) -> BTreeSet<String> {
 }
 
 #[test]
-fn metric_names_plain_selectors_and_matchers() {
+fn metric_names_in_selectors_functions_and_joins() {
     assert_eq!(
-        metric_names_in_expr("ses_probe_success"),
-        names(&["ses_probe_success"])
-    );
-    assert_eq!(
-        metric_names_in_expr(
-            r#"ses_probe_finding{class="not_a_metric", check='smtp', x=~"a|b"} == 1"#
-        ),
+        metric_names_in_expr(r#"ses_probe_finding{class="ses_probe_x", job="up"} == 1"#),
         names(&["ses_probe_finding"])
     );
     assert_eq!(
-        metric_names_in_expr(r#"a{l="}\"{b"} + c"#),
-        names(&["a", "c"])
-    );
-    assert_eq!(metric_names_in_expr(r#"{__name__="x"}"#), names(&[]));
-    assert_eq!(
-        metric_names_in_expr("job:rate5m:sum"),
-        names(&["job:rate5m:sum"])
-    );
-}
-
-#[test]
-fn metric_names_skip_functions_aggregations_and_label_lists() {
-    assert_eq!(
-        metric_names_in_expr("sum by (class, target) (increase(findings_total{t=~\"a\"}[5m]))"),
-        names(&["findings_total"])
+        metric_names_in_expr(
+            "sum by (job, instance, class) (increase(ses_probe_findings_total[5m])) \
+             / on(instance, job) group_left() up"
+        ),
+        names(&["ses_probe_findings_total", "up"])
     );
     assert_eq!(
-        metric_names_in_expr("sum(rate(x[5m])) BY (job) / count without(instance) (y)"),
-        names(&["x", "y"])
+        metric_names_in_expr(
+            "ses_probe:finding_repeated and time() - ses_probe_last_run_timestamp_seconds > 600"
+        ),
+        names(&["ses_probe_last_run_timestamp_seconds"])
     );
     assert_eq!(
-        metric_names_in_expr("a * on(target, check) group_right(class) b"),
-        names(&["a", "b"])
-    );
-    assert_eq!(
-        metric_names_in_expr("c / ignoring (phase) group_left d"),
-        names(&["c", "d"])
-    );
-    assert_eq!(
-        metric_names_in_expr("time() - last_run > 600"),
-        names(&["last_run"])
-    );
-}
-
-#[test]
-fn metric_names_skip_keywords_numbers_durations_and_variables() {
-    assert_eq!(
-        metric_names_in_expr("rate(x[1h:5m] offset 1h30m) > bool 0 and y unless z or w"),
-        names(&["x", "y", "z", "w"])
-    );
-    assert_eq!(
-        metric_names_in_expr("14 * 86400 + 1e3 - 0x1f + .5 + Inf - NaN"),
-        names(&[])
-    );
-    assert_eq!(
-        metric_names_in_expr("x @ 1609746000 offset -5m"),
-        names(&["x"])
-    );
-    assert_eq!(
-        metric_names_in_expr("x[$__rate_interval] + ${target}"),
-        names(&["x"])
-    );
-    assert_eq!(
-        metric_names_in_expr("a # b is a comment\n + c"),
-        names(&["a", "c"])
-    );
-    assert_eq!(
-        metric_names_in_expr("topk (3, x) + a atan2 b"),
-        names(&["x", "a", "b"])
+        metric_names_in_expr("scrape_duration_seconds{job=~\"$job\"} + uptime"),
+        names(&["scrape_duration_seconds"])
     );
 }

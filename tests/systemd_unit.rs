@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const UNIT: &str = "ses-probe.service";
-const INSTALLED_BINARY: &str = "ExecStart=/usr/local/bin/ses-probe ";
+const INSTALLED_BINARY: &str = "ExecStart=/usr/bin/ses-probe ";
 
 fn unit_text() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,7 +31,7 @@ fn unit_copy() -> (tempfile::TempDir, PathBuf) {
     let text = unit_text();
     assert!(
         text.contains(INSTALLED_BINARY),
-        "the unit runs /usr/local/bin/ses-probe"
+        "the unit runs /usr/bin/ses-probe"
     );
     let built = format!("ExecStart={} ", env!("CARGO_BIN_EXE_ses-probe"));
     let dir = tempfile::tempdir().expect("temp dir");

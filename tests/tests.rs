@@ -10,6 +10,7 @@ mod aws;
 mod cli;
 mod daemon;
 pub mod dashboards;
+mod package;
 mod postfix;
 mod postfix_source;
 mod smtp;
