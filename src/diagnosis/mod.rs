@@ -14,7 +14,10 @@
 mod classify;
 mod details;
 
-pub use classify::{classify_aws_error, classify_smtp_reply, classify_text, AwsError, Channel};
+pub use classify::{
+    classify_aws_error, classify_smtp_reply, classify_text, extract, phrase_class, AwsError,
+    Channel, Extracted,
+};
 pub use details::{enhanced_code, redact, Details};
 
 use serde::Serialize;
@@ -293,6 +296,9 @@ classes! {
         StsRegionDisabled => "sts_region_disabled", Critical,
             "STS not activated in that region",
             "Activate STS for the region in IAM account settings, or use another STS endpoint.";
+        SaslMechanismUnavailable => "sasl_mechanism_unavailable", Critical,
+            "the SMTP client's own SASL setup offers no mechanism the server accepts (SES offers PLAIN and LOGIN)",
+            "Let the client use PLAIN or LOGIN over TLS: on Debian/Ubuntu install libsasl2-modules (Red Hat: cyrus-sasl-plain), and in Postfix allow them: smtp_sasl_mechanism_filter empty or including plain and login, smtp_sasl_security_options = noanonymous, smtp_sasl_tls_security_options = noanonymous.";
     }
     Account {
         Sandbox => "sandbox", Warning,
@@ -391,8 +397,8 @@ mod tests {
                 "{n}: remediation is a sentence"
             );
         }
-        // The 63 contract classes plus `ok`.
-        assert_eq!(Class::ALL.len(), 64);
+        // The 64 contract classes plus `ok`.
+        assert_eq!(Class::ALL.len(), 65);
     }
 
     #[test]
