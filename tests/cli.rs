@@ -492,3 +492,191 @@ fn inline_secret_in_a_readable_config_is_warned_about() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
+
+/// Several lines on stdin are a log: one verdict per failure line, normal
+/// lines only counted, a summary; JSON output is one object per line.
+#[test]
+fn explain_reads_a_log() {
+    let log = "Dec 01 21:39:45 mx postfix/pickup[15608]: 03B5998D312: uid=0 from=<sender@example.com>\n\
+Dec 01 21:39:45 mx postfix/smtp[15616]: EC86198CEF3: to=<recipient@example.net>, relay=127.0.0.1[127.0.0.1]:42059, delay=0.07, delays=0.02/0.04/0/0, dsn=4.0.0, status=deferred (SASL authentication failed; server 127.0.0.1[127.0.0.1] said: 535 Authentication Credentials Invalid)\n\
+Dec 01 21:39:45 mx postfix/qmgr[15609]: 03B5998D312: removed\n\
+Dec 01 21:40:04 mx postfix/smtp[17997]: connect to 127.0.0.1[127.0.0.1]:42589: Connection refused\n\
+Dec 01 21:40:04 mx postfix/smtp[18001]: EFB5798D3FE: to=<recipient@example.net>, relay=127.0.0.1[127.0.0.1]:39517, delay=0.05, delays=0.03/0.02/0.01/0, dsn=5.3.4, status=bounced (message size 331 exceeds size limit 100 of server 127.0.0.1[127.0.0.1])\n";
+    let r = run(&["explain"], &[], Some(log));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("line 2: auth_credentials_invalid (critical) reply_code=535"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("line 4: connect_refused (critical)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("line 5: message_too_large (critical)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.trim_end().ends_with(
+            "summary: 5 lines, 3 failure lines (auth_credentials_invalid: 1, connect_refused: 1, message_too_large: 1), 2 normal lines skipped"
+        ),
+        "{}",
+        r.stdout
+    );
+
+    let r = run(&["explain", "-o", "json"], &[], Some(log));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let objects: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(objects.len(), 4, "{}", r.stdout);
+    assert_eq!(objects[0]["line"], 2);
+    assert_eq!(objects[0]["class"], "auth_credentials_invalid");
+    assert_eq!(objects[0]["severity"], "critical");
+    assert_eq!(objects[0]["details"]["reply_code"], 535);
+    assert_eq!(objects[2]["class"], "message_too_large");
+    let summary = &objects[3]["summary"];
+    assert_eq!(summary["lines"], 5);
+    assert_eq!(summary["failures"], 3);
+    assert_eq!(summary["normal"], 2);
+    assert_eq!(summary["classes"]["connect_refused"], 1);
+}
+
+/// `unknown` is not presented as a critical diagnosis.
+#[test]
+fn explain_unknown_has_unknown_severity() {
+    let r = run(&["explain", "the frobnicator is sad"], &[], None);
+    assert!(
+        r.stdout
+            .starts_with("class:       unknown\nseverity:    unknown\n"),
+        "{}",
+        r.stdout
+    );
+    let r = run(
+        &["explain", "-o", "json", "the frobnicator is sad"],
+        &[],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["severity"], "unknown");
+}
+
+/// Input that is not clean UTF-8 (Latin-1 bytes, a character cut short) is
+/// decoded lossily, not refused.
+#[test]
+fn explain_takes_any_bytes() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut input = b"535 Authentication Credentials Invalid for Jos\xe9 \xe2\x82".to_vec();
+    input.push(b'\n');
+    let mut child = crate::support::command(&["explain", "-o", "json"], &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["class"], "auth_credentials_invalid");
+}
+
+/// `ses-probe ... | head -c1`: a closed stdout ends the output quietly.
+#[test]
+fn closed_stdout_is_a_quiet_exit() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/ses-probe.example.toml");
+    let creds = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example-credentials");
+    let cases: [(&[&str], i32); 3] = [
+        (&["check-config", "--config", example], 0),
+        (&["--once", "--config", "/nonexistent/ses-probe.toml"], 3),
+        (&["explain", "535 Authentication Credentials Invalid"], 0),
+    ];
+    for (args, want) in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = crate::support::command(args, &[("CREDENTIALS_DIRECTORY", creds)])
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn derive_checks_its_input_and_region() {
+    // A secret access key is 40 characters.
+    let r = run(
+        &["derive-smtp-password", "--region", "eu-west-1"],
+        &[],
+        Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("39 characters long, not 40"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("44"), "{}", r.stderr);
+
+    // Binary input is bad data, not an I/O error.
+    let out = run_bytes(
+        &["derive-smtp-password", "--region", "eu-west-1"],
+        b"\xff\xfe\x00binary\n",
+    );
+    assert_eq!(out.status.code(), Some(65));
+    assert!(out.stdout.is_empty());
+
+    // Region names are case-sensitive in the derivation, and must be SES's;
+    // the region is checked before a secret is asked for.
+    let input = format!("{SECRET_KEY}\n");
+    let out = run_bytes(
+        &["derive-smtp-password", "--region", "EU-WEST-1"],
+        input.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("case-sensitive") && stderr.contains("`eu-west-1`"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let out = run_bytes(
+        &["derive-smtp-password", "--region", "mars-east-1"],
+        input.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("not an SES region"), "{stderr}");
+}
+
+/// The binary with raw bytes on stdin; a child that exits without reading
+/// them is fine.
+fn run_bytes(args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = crate::support::command(args, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
