@@ -680,3 +680,165 @@ fn run_bytes(args: &[&str], input: &[u8]) -> std::process::Output {
     let _ = child.stdin.take().unwrap().write_all(input);
     child.wait_with_output().unwrap()
 }
+
+/// The AWS SDK for Rust's credential chain, made to fail in each of its own
+/// ways by the environment of a real `--once` run: the identity check's
+/// finding must carry the credential class, and its message the SDK's text
+/// (the texts in `tests/corpus/credential-chain.jsonl` marked as produced
+/// by running the binary come from these runs). Network: 127.0.0.1 only.
+#[test]
+fn credential_chain_failures_get_their_class() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = |name: &str, body: &str| write_file(d, name, body).to_str().unwrap().to_owned();
+    let other = file("other", "[profile other]\nregion = eu-west-1\n");
+    let broken = file("broken", "[profile broken\nregion = eu-west-1\n");
+    let sso = file(
+        "sso",
+        "[profile sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Mailer\n\
+         [sso-session corp]\nsso_start_url = https://example.awsapps.com/start\nsso_region = eu-west-1\n",
+    );
+    let sso_legacy = file(
+        "sso-legacy",
+        "[profile sso]\nsso_start_url = https://example.awsapps.com/start\nsso_region = eu-west-1\n\
+         sso_account_id = 123456789012\nsso_role_name = Mailer\n",
+    );
+    let process_false = file(
+        "process-false",
+        "[profile proc]\ncredential_process = /bin/false\n",
+    );
+    let script = file("not-json", "#!/bin/sh\necho 'this is not json'\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let process_json = file(
+        "process-json",
+        &format!("[profile proc]\ncredential_process = {script}\n"),
+    );
+    let web_identity = file(
+        "web-identity",
+        "[profile wi]\nweb_identity_token_file = /nonexistent/token\nrole_arn = arn:aws:iam::123456789012:role/mailer\n",
+    );
+    // A port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ecs = format!("http://127.0.0.1:{closed}/creds");
+    let imds = format!("http://127.0.0.1:{closed}/");
+
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "nothing anywhere, IMDS disabled",
+            vec![],
+            "no_credentials",
+            "no credentials found in chain. Attempted:",
+        ),
+        (
+            "AWS_ACCESS_KEY_ID without its secret",
+            vec![("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")],
+            "partial_credentials",
+            "Environment: the credential provider was not enabled: environment variable not set",
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY without its key ID",
+            vec![("AWS_SECRET_ACCESS_KEY", SECRET_KEY)],
+            "partial_credentials",
+            "Environment: the credential provider was not enabled: environment variable not set",
+        ),
+        (
+            "AWS_PROFILE names a profile the config file lacks",
+            vec![("AWS_CONFIG_FILE", &other), ("AWS_PROFILE", "mailer")],
+            "profile_not_found",
+            "profile `mailer` was not defined",
+        ),
+        (
+            "AWS_PROFILE names a profile and there is no config file",
+            vec![("AWS_PROFILE", "mailer")],
+            "profile_not_found",
+            "Profile: the credential provider was not enabled\n",
+        ),
+        (
+            "a config file that does not parse",
+            vec![("AWS_CONFIG_FILE", &broken), ("AWS_PROFILE", "broken")],
+            "profile_not_found",
+            "invalid profile: could not parse profile file",
+        ),
+        (
+            "sso_session and no cached token",
+            vec![("AWS_CONFIG_FILE", &sso), ("AWS_PROFILE", "sso")],
+            "sso_session_expired",
+            "an error occurred while loading an access token: failed to load the cached SSO token",
+        ),
+        (
+            "legacy sso_start_url and no cached token",
+            vec![("AWS_CONFIG_FILE", &sso_legacy), ("AWS_PROFILE", "sso")],
+            "sso_session_expired",
+            "No such file or directory (os error 2)",
+        ),
+        (
+            "credential_process = /bin/false",
+            vec![("AWS_CONFIG_FILE", &process_false), ("AWS_PROFILE", "proc")],
+            "no_credentials",
+            "Error retrieving credentials: external process exited with code exit status: 1. Stderr: ",
+        ),
+        (
+            "credential_process printing invalid JSON",
+            vec![("AWS_CONFIG_FILE", &process_json), ("AWS_PROFILE", "proc")],
+            "no_credentials",
+            "could not parse response: invalid JSON in response",
+        ),
+        (
+            "web_identity_token_file missing (profile)",
+            vec![("AWS_CONFIG_FILE", &web_identity), ("AWS_PROFILE", "wi")],
+            "no_credentials",
+            "an error occurred while loading credentials: an error occurred while loading credentials: No such file or directory (os error 2)",
+        ),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE missing (environment)",
+            vec![
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token"),
+                ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/mailer"),
+            ],
+            "no_credentials",
+            "an error occurred while loading credentials: No such file or directory (os error 2)",
+        ),
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI to a closed port",
+            vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", &ecs)],
+            "imds_unavailable",
+            "unexpected credentials error: dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+        ),
+        (
+            "IMDS enabled but unreachable: the normal state outside EC2",
+            vec![
+                ("AWS_EC2_METADATA_DISABLED", "false"),
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds),
+            ],
+            "no_credentials",
+            "Ec2InstanceMetadata: the credential provider was not enabled: could not communicate with IMDS: dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, extra, want, text) in &cases {
+        let mut env = vec![("AWS_REGION", "eu-west-1")];
+        env.extend(extra.iter().copied());
+        let r = run(&["--once", "-o", "json"], &env, None);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}{}", r.stdout, r.stderr));
+        let identity = v["targets"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "identity")
+            .cloned()
+            .unwrap_or_default();
+        let finding = &identity["findings"][0];
+        let class = finding["class"].as_str().unwrap_or("");
+        let message = finding["message"].as_str().unwrap_or("");
+        if class != *want || !message.contains(text) {
+            wrong.push(format!("{name}: {class} (want {want}): {message}"));
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}

@@ -389,6 +389,12 @@ pub fn phrase_class(t: &str) -> Option<Class> {
             ],
             Class::ImdsUnavailable,
         ),
+        // The container (ECS, EKS Pod Identity) credentials endpoint, the
+        // container's metadata service, is configured but unreachable.
+        (
+            &["unexpected credentials error: dispatch failure"],
+            Class::ImdsUnavailable,
+        ),
         // A whole chain tried and empty: an unreachable or disabled IMDS at
         // its end is the normal state of any host outside EC2.
         (
