@@ -1090,6 +1090,111 @@ mod tests {
     }
 
     #[test]
+    fn extraction_finds_codes_in_their_wrappers() {
+        // The code a mail library got, not the one it expected.
+        let e = extract(
+            r#"Expected response code "250" but got code "454", with message "454 Throttling failure: Maximum sending rate exceeded.""#,
+        );
+        assert_eq!(e.replies[0].0, 454);
+        assert_eq!(
+            e.replies[0].1,
+            "Throttling failure: Maximum sending rate exceeded."
+        );
+        let e = extract(
+            "smtplib.SMTPAuthenticationError: (535, b'Authentication Credentials Invalid')",
+        );
+        assert_eq!(
+            e.replies,
+            vec![(535, "Authentication Credentials Invalid".to_owned())]
+        );
+        // Numbers after a word or a port are not replies.
+        let e = extract("dsn=5.3.4, status=bounced (message size 331 exceeds size limit 100 of server x[1.2.3.4])");
+        assert!(e.replies.is_empty(), "{:?}", e.replies);
+        assert_eq!(e.dsn.as_deref(), Some("5.3.4"));
+        assert!(extract("connect to x[1.2.3.4]:587: Connection refused")
+            .replies
+            .is_empty());
+        // A reply wrapped onto the next line by Postfix.
+        let e = extract("host x[1.2.3.4] said: 530\n    Authentication required (in reply to MAIL FROM command)");
+        assert_eq!(e.replies[0].0, 530);
+        // AWS codes from the Go v1 and v2, Java and PHP layouts.
+        let codes = |t: &str| extract(t).aws_codes;
+        assert!(codes(
+            "Throttling: Maximum sending rate exceeded.\n\tstatus code: 400, request id: x"
+        )
+        .contains(&"Throttling".to_owned()));
+        assert!(codes("operation error SESv2: SendEmail, https response error StatusCode: 403, RequestID: 1, api error SignatureDoesNotMatch: no")
+            .contains(&"SignatureDoesNotMatch".to_owned()));
+        assert!(codes("x (Service: AmazonSimpleEmailService; Status Code: 400; Error Code: MessageRejected; Request ID: 1)")
+            .contains(&"MessageRejected".to_owned()));
+        assert!(codes(
+            " ExpiredToken (client): The security token included in the request is expired"
+        )
+        .contains(&"ExpiredToken".to_owned()));
+        assert_eq!(
+            extract("resulted in a `403 Forbidden` response").http_status,
+            Some(403)
+        );
+    }
+
+    #[test]
+    fn failures_are_never_ok_and_bookkeeping_is() {
+        let (c, _) = classify_text("Dec 01 21:40:04 mx postfix/smtp[1]: EFB: to=<a@b.example>, relay=x[1.2.3.4]:25, dsn=5.3.4, status=bounced (message size 331 exceeds size limit 100 of server x[1.2.3.4])", None);
+        assert_eq!(c, Class::MessageTooLarge);
+        // Only the DSN code says what happened.
+        let (c, _) = classify_text("postfix/smtp[1]: A: to=<a@b.example>, relay=x, dsn=4.7.5, status=deferred (something new)", None);
+        assert_eq!(c, Class::TlsHandshakeFailed);
+        let (c, _) = classify_text("postfix/smtp[1]: A: to=<a@b.example>, relay=x, dsn=4.0.0, status=deferred (something new)", None);
+        assert_eq!(c, Class::Unknown);
+        for ok in [
+            "Dec 01 21:39:45 mx postfix/qmgr[1]: 03B5998D312: removed",
+            "Dec 01 21:39:45 mx postfix/smtp[1]: Trusted TLS connection established to x[1.2.3.4]:587: TLSv1.3",
+            "250-STARTTLS",
+            "arn:aws:iam::123456789012:user/mailer",
+        ] {
+            assert_eq!(classify_text(ok, None).0, Class::Ok, "{ok}");
+        }
+        assert_eq!(
+            classify_text("Dec 01 mx postfix/qmgr[1]: warning: something odd", None).0,
+            Class::Unknown
+        );
+    }
+
+    #[test]
+    fn root_identity_is_root_credentials() {
+        for text in [
+            "arn:aws:iam::123456789012:root",
+            "{\n    \"UserId\": \"123456789012\",\n    \"Account\": \"123456789012\",\n    \"Arn\": \"arn:aws:iam::123456789012:root\"\n}",
+            "123456789012\tarn:aws:iam::123456789012:root\t123456789012",
+        ] {
+            let (c, d) = classify_text(text, None);
+            assert_eq!(c, Class::RootCredentials, "{text}");
+            assert_eq!(
+                d.principal.as_deref(),
+                Some("arn:aws:iam::123456789012:root")
+            );
+        }
+        // A root user denied something is denied, not root.
+        let (c, _) = classify_text("User: arn:aws:iam::123456789012:root is not authorized to perform: ses:SendEmail on resource: *", None);
+        assert_eq!(c, Class::IamAccessDenied);
+    }
+
+    #[test]
+    fn sasl_mechanism_texts() {
+        for text in [
+            "warning: SASL authentication failure: No worthy mechs found",
+            "status=deferred (SASL authentication failed; cannot authenticate to server x[1.2.3.4]: no mechanism available)",
+            "status=deferred (SASL authentication failed: server x[1.2.3.4] offered no compatible authentication mechanisms for this type of connection security)",
+        ] {
+            assert_eq!(
+                classify_text(text, None).0,
+                Class::SaslMechanismUnavailable,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_keeps_raw_text() {
         let (c, d) = classify_text("something entirely different happened", None);
         assert_eq!(c, Class::Unknown);
