@@ -164,7 +164,8 @@ pub fn explain_log(input: &str, channel: Option<Channel>) -> (Vec<LineVerdict>, 
             .or_default() += 1;
         verdicts.push(LineVerdict {
             line: record.line,
-            text: record.text,
+            // Echoed log text is redacted like every text ses-probe repeats.
+            text: crate::diagnosis::redact(&record.text),
             explanation,
         });
     }
@@ -181,7 +182,7 @@ impl LineVerdict {
                 head.push_str(&format!(" {k}={v}"));
             }
         }
-        let text = crate::text::truncate(&crate::diagnosis::redact(&self.text), 200);
+        let text = crate::text::truncate(&self.text, 200);
         format!(
             "{head}\n  {}\n  -> {}\n",
             text.replace('\n', " "),
