@@ -53,6 +53,11 @@ pub const CREDENTIALS_PHASE: &str = "credentials";
 /// Longest server text kept in a finding message.
 const MAX_SERVER_TEXT: usize = 300;
 
+/// Longest credential-chain text kept in a finding message: the default
+/// chain lists every provider it tried, and the one that matters may be
+/// the last.
+const MAX_CHAIN_TEXT: usize = 1200;
+
 /// One check run's view of AWS: resolved credentials, region, endpoints.
 pub struct ApiSession {
     sdk: SdkConfig,
@@ -295,56 +300,51 @@ pub fn credentials_finding(err: &CredentialsError, source: &ApiCredentials) -> F
         ApiCredentials::Profile(p) => format!("the AWS profile `{p}`"),
         ApiCredentials::Static { .. } => "the configured keys".to_owned(),
     };
-    let text = truncate(&redact(&text), MAX_SERVER_TEXT);
+    let text = truncate(&redact(&text), MAX_CHAIN_TEXT);
     Finding::new(class, format!("no credentials from {what}: {text}"))
 }
 
+/// The class of a credential-provider failure. The text goes through the
+/// one phrase table in [`crate::diagnosis::phrase_class`]; what the text
+/// cannot carry comes from typed facts here: the error variant, the
+/// configured source, a named profile, half a key pair in the environment.
 fn classify_credentials_error(err: &CredentialsError, t: &str, source: &ApiCredentials) -> Class {
+    if matches!(err, CredentialsError::ProviderTimedOut(_)) {
+        return Class::Timeout;
+    }
+    let by_text = crate::diagnosis::phrase_class(t).filter(|c| c.group() == Group::Credentials);
     let named_profile = matches!(source, ApiCredentials::Profile(_))
         || std::env::var("AWS_PROFILE").is_ok_and(|p| !p.is_empty());
-    if t.contains("was not defined")
-        || t.contains("could not be found")
-        || (named_profile && t.contains("no profiles were defined"))
-    {
-        return Class::ProfileNotFound;
-    }
-    if t.contains("sso")
-        && (t.contains("expired") || t.contains("token") || t.contains("login"))
-        && !t.contains("was not found")
-    {
-        return Class::SsoSessionExpired;
-    }
-    if t.contains("missing aws_secret_access_key")
-        || t.contains("missing aws_access_key_id")
-        || (matches!(source, ApiCredentials::DefaultChain) && partial_env_credentials())
-    {
-        return Class::PartialCredentials;
-    }
-    // IMDS answered but has no role for us, or failed in a way other than
-    // being unreachable. An unreachable IMDS is the normal state of every
-    // host outside EC2, so by itself it means "no credentials anywhere".
-    if t.contains("received 404 from imds")
-        || (matches!(err, CredentialsError::ProviderError(_)) && t.contains("imds"))
-    {
-        return Class::ImdsUnavailable;
-    }
-    match err {
-        CredentialsError::ProviderTimedOut(_) => Class::Timeout,
-        CredentialsError::CredentialsNotLoaded(_) => match source {
-            ApiCredentials::Profile(_) if !t.contains("credential information") => {
+    let not_loaded = matches!(err, CredentialsError::CredentialsNotLoaded(_));
+    match by_text {
+        None | Some(Class::NoCredentials) => {
+            // The environment provider treats half a key pair as "not
+            // set" and the chain moves on: only the environment tells.
+            if matches!(source, ApiCredentials::DefaultChain) && partial_env_credentials() {
+                Class::PartialCredentials
+            } else if named_profile && profile_provider_found_nothing(t, not_loaded, source) {
+                // A profile was named and the profile provider found
+                // nothing at all: no file defines it.
                 Class::ProfileNotFound
-            }
-            _ => Class::NoCredentials,
-        },
-        _ => {
-            let (class, _) = classify_text(t, Some(Channel::Api));
-            if class.group() == Group::Credentials {
-                class
+            } else if by_text.is_some() || not_loaded {
+                Class::NoCredentials
             } else {
                 Class::Unknown
             }
         }
+        Some(class) => class,
     }
+}
+
+/// Whether the profile provider found no profile file at all: in a chain
+/// its line has no detail; alone, it was not loaded without saying why.
+fn profile_provider_found_nothing(t: &str, not_loaded: bool, source: &ApiCredentials) -> bool {
+    let bare = "profile: the credential provider was not enabled";
+    t.contains(&format!("{bare}\n"))
+        || t.ends_with(bare)
+        || (matches!(source, ApiCredentials::Profile(_))
+            && not_loaded
+            && !t.contains("credential information"))
 }
 
 // ---------------------------------------------------------------------------

@@ -110,6 +110,28 @@ pub enum Command {
     },
 }
 
+/// Print to stderr; a closed stderr is ignored (there is nowhere to say so).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// Print `text` to stdout. A closed stdout (`... | head -c1`) ends the
+/// output quietly, the way Unix tools stop, and is not an error; any other
+/// write error is reported and gives [`exit::IO`].
+fn print_stdout(text: &str) -> Result<(), u8> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            say!("error: writing to stdout: {e}");
+            Err(exit::IO)
+        }
+    }
+}
+
 /// Parse the process arguments and run; returns the exit code.
 pub fn main() -> u8 {
     let cli = match Cli::try_parse() {
@@ -131,7 +153,7 @@ pub fn run(cli: Cli) -> u8 {
     let command = match (cli.once, cli.command.as_ref()) {
         (true, None | Some(Command::Check)) => Some(&Command::Check),
         (true, Some(_)) => {
-            eprintln!("error: --once cannot be combined with another subcommand");
+            say!("error: --once cannot be combined with another subcommand");
             return exit::USAGE;
         }
         (false, c) => c,
@@ -178,7 +200,7 @@ where
     {
         Ok(rt) => rt.block_on(f()),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say!("error: cannot start the async runtime: {e}");
             exit::SOFTWARE
         }
     }
@@ -189,8 +211,8 @@ async fn once(config: Option<&Path>, output: Output) -> u8 {
         Ok(plan) => plan,
         Err(e) => {
             // Nagios: a probe that cannot run is UNKNOWN.
-            match output {
-                Output::Text => println!("SES-PROBE UNKNOWN - configuration error\n{e}"),
+            let text = match output {
+                Output::Text => format!("SES-PROBE UNKNOWN - configuration error\n{e}\n"),
                 Output::Json => {
                     let v = serde_json::json!({
                         "status": "unknown",
@@ -198,9 +220,10 @@ async fn once(config: Option<&Path>, output: Output) -> u8 {
                         "targets": [],
                         "errors": e.issues.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
                     });
-                    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+                    format!("{}\n", serde_json::to_string_pretty(&v).expect("json"))
                 }
-            }
+            };
+            let _ = print_stdout(&text);
             return Status::Unknown.exit_code();
         }
     };
@@ -231,9 +254,8 @@ async fn once(config: Option<&Path>, output: Output) -> u8 {
         Output::Text => report.to_text(),
         Output::Json => report.to_json(),
     };
-    let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "{}", text.trim_end()).is_err() {
-        return exit::IO;
+    if let Err(code) = print_stdout(&format!("{}\n", text.trim_end())) {
+        return code;
     }
     report.exit_code
 }
@@ -242,7 +264,7 @@ fn check_config(config: Option<&Path>) -> u8 {
     let path = match Source::find(config) {
         Source::File(p) => p,
         Source::Environment => {
-            eprintln!(
+            say!(
                 "error: no config file: pass --config or create {} (without one, --once builds a target from the environment)",
                 config::DEFAULT_CONFIG_PATH
             );
@@ -252,10 +274,10 @@ fn check_config(config: Option<&Path>) -> u8 {
     match config::load_file(&path, &Env::from_process()) {
         Ok(plan) => {
             for w in &plan.warnings {
-                eprintln!("warning: {w}");
+                say!("warning: {w}");
             }
-            println!(
-                "{}: OK, {} target(s): {}",
+            let line = format!(
+                "{}: OK, {} target(s): {}\n",
                 path.display(),
                 plan.targets.len(),
                 plan.targets
@@ -272,13 +294,16 @@ fn check_config(config: Option<&Path>) -> u8 {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            0
+            match print_stdout(&line) {
+                Ok(()) => 0,
+                Err(code) => code,
+            }
         }
         Err(e) => {
             for issue in &e.issues {
-                eprintln!("error: {issue}");
+                say!("error: {issue}");
             }
-            eprintln!("{}: {} problem(s)", path.display(), e.issues.len());
+            say!("{}: {} problem(s)", path.display(), e.issues.len());
             exit::CONFIG
         }
     }
@@ -294,7 +319,7 @@ fn postfix_report(file: Option<&Path>, output: Output) -> u8 {
         Ok(s) => s,
         Err(e) => {
             let name = file.map_or("stdin".into(), |p| p.display().to_string());
-            eprintln!("error: {name}: {e}");
+            say!("error: {name}: {e}");
             return exit::IO;
         }
     };
@@ -302,21 +327,28 @@ fn postfix_report(file: Option<&Path>, output: Output) -> u8 {
         Output::Text => summary.to_text(),
         Output::Json => summary.to_json(),
     };
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{}", text.trim_end()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => exit::IO,
-        _ => 0,
+    match print_stdout(&format!("{}\n", text.trim_end())) {
+        Ok(()) => 0,
+        Err(code) => code,
     }
 }
 
-/// Read all of stdin, with a bound: nobody pastes megabytes of log.
-fn read_stdin(limit: usize) -> std::io::Result<String> {
-    let mut buf = String::new();
+/// Most `explain` reads from stdin: nobody pastes more than a mebibyte of
+/// log, and a bigger file is read only that far.
+const EXPLAIN_LIMIT: usize = 1 << 20;
+
+/// Read stdin up to `limit` bytes, decoded lossily: a text cut inside a
+/// UTF-8 character or holding Latin-1 bytes is still a text to classify.
+/// The flag says whether there was more.
+fn read_stdin_lossy(limit: usize) -> std::io::Result<(String, bool)> {
+    let mut buf = Vec::new();
     std::io::stdin()
         .lock()
-        .take(limit as u64)
-        .read_to_string(&mut buf)?;
-    Ok(buf)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)?;
+    let cut = buf.len() > limit;
+    buf.truncate(limit);
+    Ok((String::from_utf8_lossy(&buf).into_owned(), cut))
 }
 
 fn explain(text: Option<&str>, channel: Option<Channel>, output: Output) -> u8 {
@@ -325,12 +357,17 @@ fn explain(text: Option<&str>, channel: Option<Channel>, output: Output) -> u8 {
         Some(t) if t != "-" => t,
         _ => {
             if std::io::stdin().is_terminal() {
-                eprintln!("Paste the error text, then press Ctrl-D:");
+                say!("Paste the error text, then press Ctrl-D:");
             }
-            owned = match read_stdin(1 << 20) {
-                Ok(t) => t,
+            owned = match read_stdin_lossy(EXPLAIN_LIMIT) {
+                Ok((t, cut)) => {
+                    if cut {
+                        say!("warning: only the first {EXPLAIN_LIMIT} bytes of the input are read");
+                    }
+                    t
+                }
                 Err(e) => {
-                    eprintln!("error: reading stdin: {e}");
+                    say!("error: reading stdin: {e}");
                     return exit::IO;
                 }
             };
@@ -338,56 +375,135 @@ fn explain(text: Option<&str>, channel: Option<Channel>, output: Output) -> u8 {
         }
     };
     if text.trim().is_empty() {
-        eprintln!("error: nothing to explain: pass the text as an argument or on stdin");
+        say!("error: nothing to explain: pass the text as an argument or on stdin");
         return exit::USAGE;
     }
-    let e = crate::explain::explain(text, channel);
-    match output {
-        Output::Text => print!("{}", e.to_text()),
-        Output::Json => println!("{}", e.to_json()),
+    // One record (a line and its indented continuations): today's verdict.
+    // Several: a log, one verdict per failure line and a summary.
+    let out = if crate::explain::records(text).len() <= 1 {
+        let e = crate::explain::explain(text, channel);
+        match output {
+            Output::Text => e.to_text(),
+            Output::Json => format!("{}\n", e.to_json()),
+        }
+    } else {
+        let (verdicts, summary) = crate::explain::explain_log(text, channel);
+        let mut out = String::new();
+        for v in &verdicts {
+            match output {
+                Output::Text => out.push_str(&v.to_text()),
+                Output::Json => {
+                    out.push_str(&v.to_json_line());
+                    out.push('\n');
+                }
+            }
+        }
+        match output {
+            Output::Text => out.push_str(&summary.to_text()),
+            Output::Json => {
+                out.push_str(&summary.to_json_line());
+                out.push('\n');
+            }
+        }
+        out
+    };
+    match print_stdout(&out) {
+        Ok(()) => 0,
+        Err(code) => code,
     }
-    0
+}
+
+/// What is wrong with a would-be secret access key (40 characters of
+/// base64), in its own words: the shape analysis speaks of SMTP passwords.
+fn secret_key_problem(reason: &credentials::MalformedReason) -> String {
+    use credentials::MalformedReason::*;
+    match reason {
+        WrongLength(n) => {
+            format!("it is {n} characters long, not 40 (truncated or padded?)")
+        }
+        NotBase64 | UnknownVersion(_) => {
+            "it is not 40 characters of letters, digits, + and /".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The region check of `derive-smtp-password`: the region name is signed
+/// into the password as given, so it must be exactly an SES region.
+fn check_region(r: &str) -> Result<(), String> {
+    if crate::regions::SES_REGIONS.contains(&r) {
+        return Ok(());
+    }
+    let lower = r.to_ascii_lowercase();
+    if crate::regions::SES_REGIONS.contains(&lower.as_str()) {
+        return Err(format!(
+            "region names are case-sensitive in the derivation: use `{lower}`, not `{r}`"
+        ));
+    }
+    Err(format!(
+        "`{r}` is not an SES region; known regions: {}",
+        crate::regions::SES_REGIONS.join(", ")
+    ))
 }
 
 fn derive(region: Option<&str>, legacy_v2: bool) -> u8 {
-    if std::io::stdin().is_terminal() {
-        eprintln!("Paste the secret access key, then press Enter:");
+    if let (false, Some(r)) = (legacy_v2, region) {
+        if let Err(message) = check_region(r) {
+            say!("error: {message}");
+            return exit::USAGE;
+        }
     }
-    let mut line = String::new();
-    if let Err(e) = std::io::stdin().lock().take(4096).read_line(&mut line) {
-        eprintln!("error: reading stdin: {e}");
+    if std::io::stdin().is_terminal() {
+        say!("Paste the secret access key, then press Enter:");
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = std::io::stdin()
+        .lock()
+        .take(4096)
+        .read_until(b'\n', &mut bytes)
+    {
+        say!("error: reading stdin: {e}");
         return exit::IO;
     }
+    let Ok(line) = String::from_utf8(bytes) else {
+        say!("error: the input is not text: a secret access key is 40 characters of letters, digits, + and /");
+        return exit::DATA;
+    };
     let secret = Secret::new(line.trim_end_matches(['\r', '\n']));
     match credentials::secret_shape(secret.expose()) {
         SecretShape::SecretAccessKey => {}
         SecretShape::SmtpPasswordV4 | SecretShape::SmtpPasswordV2 => {
-            eprintln!("error: the input is already an SES SMTP password, not a secret access key");
+            say!("error: the input is already an SES SMTP password, not a secret access key");
             return exit::DATA;
         }
         SecretShape::Malformed(credentials::MalformedReason::Empty) => {
-            eprintln!("error: no secret access key on stdin");
+            say!("error: no secret access key on stdin");
             return exit::DATA;
         }
         SecretShape::Malformed(reason) => {
             // Derivation is defined for any string; say what looks wrong.
-            eprintln!("warning: this does not look like a secret access key: {reason}");
+            say!(
+                "warning: this does not look like a secret access key: {}",
+                secret_key_problem(&reason)
+            );
         }
     }
     let password = match (legacy_v2, region) {
         (true, _) => credentials::derive_smtp_password_v2(&secret),
         (false, Some(r)) => {
             if crate::regions::REGIONS_WITHOUT_SMTP.contains(&r) {
-                eprintln!("warning: SES has no SMTP endpoint in {r}");
+                say!("warning: SES has no SMTP endpoint in {r}");
             }
             credentials::derive_smtp_password_v4(&secret, r)
         }
         (false, None) => {
-            eprintln!("error: --region is required for a v4 password");
+            say!("error: --region is required for a v4 password");
             return exit::USAGE;
         }
     };
     // The one place a secret is printed: the user asked for it.
-    println!("{}", password.expose());
-    0
+    match print_stdout(&format!("{}\n", password.expose())) {
+        Ok(()) => 0,
+        Err(code) => code,
+    }
 }

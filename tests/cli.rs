@@ -492,3 +492,353 @@ fn inline_secret_in_a_readable_config_is_warned_about() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
+
+/// Several lines on stdin are a log: one verdict per failure line, normal
+/// lines only counted, a summary; JSON output is one object per line.
+#[test]
+fn explain_reads_a_log() {
+    let log = "Dec 01 21:39:45 mx postfix/pickup[15608]: 03B5998D312: uid=0 from=<sender@example.com>\n\
+Dec 01 21:39:45 mx postfix/smtp[15616]: EC86198CEF3: to=<recipient@example.net>, relay=127.0.0.1[127.0.0.1]:42059, delay=0.07, delays=0.02/0.04/0/0, dsn=4.0.0, status=deferred (SASL authentication failed; server 127.0.0.1[127.0.0.1] said: 535 Authentication Credentials Invalid)\n\
+Dec 01 21:39:45 mx postfix/qmgr[15609]: 03B5998D312: removed\n\
+Dec 01 21:40:04 mx postfix/smtp[17997]: connect to 127.0.0.1[127.0.0.1]:42589: Connection refused\n\
+Dec 01 21:40:04 mx postfix/smtp[18001]: EFB5798D3FE: to=<recipient@example.net>, relay=127.0.0.1[127.0.0.1]:39517, delay=0.05, delays=0.03/0.02/0.01/0, dsn=5.3.4, status=bounced (message size 331 exceeds size limit 100 of server 127.0.0.1[127.0.0.1])\n";
+    let r = run(&["explain"], &[], Some(log));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("line 2: auth_credentials_invalid (critical) reply_code=535"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("line 4: connect_refused (critical)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("line 5: message_too_large (critical)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.trim_end().ends_with(
+            "summary: 5 lines, 3 failure lines (auth_credentials_invalid: 1, connect_refused: 1, message_too_large: 1), 2 normal lines skipped"
+        ),
+        "{}",
+        r.stdout
+    );
+
+    let r = run(&["explain", "-o", "json"], &[], Some(log));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let objects: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(objects.len(), 4, "{}", r.stdout);
+    assert_eq!(objects[0]["line"], 2);
+    assert_eq!(objects[0]["class"], "auth_credentials_invalid");
+    assert_eq!(objects[0]["severity"], "critical");
+    assert_eq!(objects[0]["details"]["reply_code"], 535);
+    assert_eq!(objects[2]["class"], "message_too_large");
+    let summary = &objects[3]["summary"];
+    assert_eq!(summary["lines"], 5);
+    assert_eq!(summary["failures"], 3);
+    assert_eq!(summary["normal"], 2);
+    assert_eq!(summary["classes"]["connect_refused"], 1);
+}
+
+/// `unknown` is not presented as a critical diagnosis.
+#[test]
+fn explain_unknown_has_unknown_severity() {
+    let r = run(&["explain", "the frobnicator is sad"], &[], None);
+    assert!(
+        r.stdout
+            .starts_with("class:       unknown\nseverity:    unknown\n"),
+        "{}",
+        r.stdout
+    );
+    let r = run(
+        &["explain", "-o", "json", "the frobnicator is sad"],
+        &[],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["severity"], "unknown");
+}
+
+/// Input that is not clean UTF-8 (Latin-1 bytes, a character cut short) is
+/// decoded lossily, not refused.
+#[test]
+fn explain_takes_any_bytes() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut input = b"535 Authentication Credentials Invalid for Jos\xe9 \xe2\x82".to_vec();
+    input.push(b'\n');
+    let mut child = crate::support::command(&["explain", "-o", "json"], &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["class"], "auth_credentials_invalid");
+}
+
+/// `ses-probe ... | head -c1`: a closed stdout ends the output quietly.
+#[test]
+fn closed_stdout_is_a_quiet_exit() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/ses-probe.example.toml");
+    let creds = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example-credentials");
+    let cases: [(&[&str], i32); 3] = [
+        (&["check-config", "--config", example], 0),
+        (&["--once", "--config", "/nonexistent/ses-probe.toml"], 3),
+        (&["explain", "535 Authentication Credentials Invalid"], 0),
+    ];
+    for (args, want) in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = crate::support::command(args, &[("CREDENTIALS_DIRECTORY", creds)])
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn derive_checks_its_input_and_region() {
+    // A secret access key is 40 characters.
+    let r = run(
+        &["derive-smtp-password", "--region", "eu-west-1"],
+        &[],
+        Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("39 characters long, not 40"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("44"), "{}", r.stderr);
+
+    // Binary input is bad data, not an I/O error.
+    let out = run_bytes(
+        &["derive-smtp-password", "--region", "eu-west-1"],
+        b"\xff\xfe\x00binary\n",
+    );
+    assert_eq!(out.status.code(), Some(65));
+    assert!(out.stdout.is_empty());
+
+    // Region names are case-sensitive in the derivation, and must be SES's;
+    // the region is checked before a secret is asked for.
+    let input = format!("{SECRET_KEY}\n");
+    let out = run_bytes(
+        &["derive-smtp-password", "--region", "EU-WEST-1"],
+        input.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("case-sensitive") && stderr.contains("`eu-west-1`"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let out = run_bytes(
+        &["derive-smtp-password", "--region", "mars-east-1"],
+        input.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("not an SES region"), "{stderr}");
+}
+
+/// The binary with raw bytes on stdin; a child that exits without reading
+/// them is fine.
+fn run_bytes(args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = crate::support::command(args, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+/// The AWS SDK for Rust's credential chain, made to fail in each of its own
+/// ways by the environment of a real `--once` run: the identity check's
+/// finding must carry the credential class, and its message the SDK's text
+/// (the texts in `tests/corpus/credential-chain.jsonl` marked as produced
+/// by running the binary come from these runs). Network: 127.0.0.1 only.
+#[test]
+fn credential_chain_failures_get_their_class() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = |name: &str, body: &str| write_file(d, name, body).to_str().unwrap().to_owned();
+    let other = file("other", "[profile other]\nregion = eu-west-1\n");
+    let broken = file("broken", "[profile broken\nregion = eu-west-1\n");
+    let sso = file(
+        "sso",
+        "[profile sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Mailer\n\
+         [sso-session corp]\nsso_start_url = https://example.awsapps.com/start\nsso_region = eu-west-1\n",
+    );
+    let sso_legacy = file(
+        "sso-legacy",
+        "[profile sso]\nsso_start_url = https://example.awsapps.com/start\nsso_region = eu-west-1\n\
+         sso_account_id = 123456789012\nsso_role_name = Mailer\n",
+    );
+    let process_false = file(
+        "process-false",
+        "[profile proc]\ncredential_process = /bin/false\n",
+    );
+    let script = file("not-json", "#!/bin/sh\necho 'this is not json'\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let process_json = file(
+        "process-json",
+        &format!("[profile proc]\ncredential_process = {script}\n"),
+    );
+    let web_identity = file(
+        "web-identity",
+        "[profile wi]\nweb_identity_token_file = /nonexistent/token\nrole_arn = arn:aws:iam::123456789012:role/mailer\n",
+    );
+    // A port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ecs = format!("http://127.0.0.1:{closed}/creds");
+    let imds = format!("http://127.0.0.1:{closed}/");
+
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "nothing anywhere, IMDS disabled",
+            vec![],
+            "no_credentials",
+            "no credentials found in chain. Attempted:",
+        ),
+        (
+            "AWS_ACCESS_KEY_ID without its secret",
+            vec![("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")],
+            "partial_credentials",
+            "Environment: the credential provider was not enabled: environment variable not set",
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY without its key ID",
+            vec![("AWS_SECRET_ACCESS_KEY", SECRET_KEY)],
+            "partial_credentials",
+            "Environment: the credential provider was not enabled: environment variable not set",
+        ),
+        (
+            "AWS_PROFILE names a profile the config file lacks",
+            vec![("AWS_CONFIG_FILE", &other), ("AWS_PROFILE", "mailer")],
+            "profile_not_found",
+            "profile `mailer` was not defined",
+        ),
+        (
+            "AWS_PROFILE names a profile and there is no config file",
+            vec![("AWS_PROFILE", "mailer")],
+            "profile_not_found",
+            "Profile: the credential provider was not enabled\n",
+        ),
+        (
+            "a config file that does not parse",
+            vec![("AWS_CONFIG_FILE", &broken), ("AWS_PROFILE", "broken")],
+            "profile_not_found",
+            "invalid profile: could not parse profile file",
+        ),
+        (
+            "sso_session and no cached token",
+            vec![("AWS_CONFIG_FILE", &sso), ("AWS_PROFILE", "sso")],
+            "sso_session_expired",
+            "an error occurred while loading an access token: failed to load the cached SSO token",
+        ),
+        (
+            "legacy sso_start_url and no cached token",
+            vec![("AWS_CONFIG_FILE", &sso_legacy), ("AWS_PROFILE", "sso")],
+            "sso_session_expired",
+            "No such file or directory (os error 2)",
+        ),
+        (
+            "credential_process = /bin/false",
+            vec![("AWS_CONFIG_FILE", &process_false), ("AWS_PROFILE", "proc")],
+            "no_credentials",
+            "Error retrieving credentials: external process exited with code exit status: 1. Stderr: ",
+        ),
+        (
+            "credential_process printing invalid JSON",
+            vec![("AWS_CONFIG_FILE", &process_json), ("AWS_PROFILE", "proc")],
+            "no_credentials",
+            "could not parse response: invalid JSON in response",
+        ),
+        (
+            "web_identity_token_file missing (profile)",
+            vec![("AWS_CONFIG_FILE", &web_identity), ("AWS_PROFILE", "wi")],
+            "no_credentials",
+            "an error occurred while loading credentials: an error occurred while loading credentials: No such file or directory (os error 2)",
+        ),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE missing (environment)",
+            vec![
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token"),
+                ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/mailer"),
+            ],
+            "no_credentials",
+            "an error occurred while loading credentials: No such file or directory (os error 2)",
+        ),
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI to a closed port",
+            vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", &ecs)],
+            "imds_unavailable",
+            "unexpected credentials error: dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+        ),
+        (
+            "IMDS enabled but unreachable: the normal state outside EC2",
+            vec![
+                ("AWS_EC2_METADATA_DISABLED", "false"),
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds),
+            ],
+            "no_credentials",
+            "Ec2InstanceMetadata: the credential provider was not enabled: could not communicate with IMDS: dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, extra, want, text) in &cases {
+        let mut env = vec![("AWS_REGION", "eu-west-1")];
+        env.extend(extra.iter().copied());
+        let r = run(&["--once", "-o", "json"], &env, None);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}{}", r.stdout, r.stderr));
+        let identity = v["targets"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "identity")
+            .cloned()
+            .unwrap_or_default();
+        let finding = &identity["findings"][0];
+        let class = finding["class"].as_str().unwrap_or("");
+        let message = finding["message"].as_str().unwrap_or("");
+        if class != *want || !message.contains(text) {
+            wrong.push(format!("{name}: {class} (want {want}): {message}"));
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}

@@ -8,6 +8,7 @@ mod support;
 
 mod aws;
 mod cli;
+mod corpus;
 mod daemon;
 pub mod dashboards;
 mod package;

@@ -91,6 +91,8 @@ fn classify_rejection(t: &str) -> Option<Class> {
             Class::ConfigurationSetMissing
         } else if has(t, "configuration set") && (has(t, "paused") || has(t, "disabled")) {
             Class::ConfigurationSetPaused
+        } else if has(t, "sending suspended") || has(t, "account suspended") {
+            Class::AccountSuspended
         } else if has(t, "sending paused") || has(t, "sending is paused") {
             Class::SendingPaused
         } else if has(t, "daily message quota") {
@@ -118,28 +120,55 @@ pub fn classify_aws_error(err: AwsError<'_>) -> (Class, Details) {
     let message = err.message.unwrap_or("");
     details.absorb_text(message);
     let m = message.to_ascii_lowercase();
-    let code = err.code.unwrap_or("");
-    let code = code.rsplit('#').next().unwrap_or(code);
-    let class = match code {
+    let skewed = details.clock_skew_seconds.is_some();
+    let class = err
+        .code
+        .and_then(|code| aws_code_class(code, &m, skewed))
+        .or_else(|| status_class(err.status))
+        .or_else(|| phrase_class(&m))
+        .unwrap_or(Class::Unknown);
+    if class == Class::Unknown {
+        details.raw = Some(crate::text::truncate(&super::redact(message), 256));
+    }
+    (class, details)
+}
+
+/// The class an HTTP status alone says: only server errors and 429.
+fn status_class(status: Option<u16>) -> Option<Class> {
+    match status? {
+        s if s >= 500 => Some(Class::ServiceTemporaryFailure),
+        429 => Some(Class::ThrottleRate),
+        _ => None,
+    }
+}
+
+/// The class of an AWS error code (`m` is the lower-cased message), or
+/// `None` for a code this table does not know.
+fn aws_code_class(code: &str, m: &str, skewed: bool) -> Option<Class> {
+    let code = code.rsplit(['#', '.']).next().unwrap_or(code);
+    Some(match code {
         "MessageRejected" | "MessageRejectedException" => {
-            classify_rejection(&m).unwrap_or(Class::MessageRejected)
+            classify_rejection(m).unwrap_or(Class::MessageRejected)
         }
         "MailFromDomainNotVerifiedException" | "MailFromDomainNotVerified" => {
             Class::MailFromDomainNotVerified
         }
         "AccountSuspendedException" => Class::AccountSuspended,
-        "SendingPausedException" if has(&m, "configuration set") => Class::ConfigurationSetPaused,
+        "SendingPausedException" if has(m, "configuration set") => Class::ConfigurationSetPaused,
         "SendingPausedException" | "AccountSendingPausedException" => Class::SendingPaused,
         "ConfigurationSetSendingPausedException" => Class::ConfigurationSetPaused,
         "ConfigurationSetDoesNotExistException" | "ConfigurationSetDoesNotExist" => {
             Class::ConfigurationSetMissing
         }
         "LimitExceededException" | "LimitExceeded" => Class::LimitExceeded,
-        "BadRequestException" | "NotFoundException" if has(&m, "configuration set") => {
+        "BadRequestException" | "NotFoundException" if has(m, "configuration set") => {
             Class::ConfigurationSetMissing
         }
         "BadRequestException" | "ValidationError" | "ValidationException" => Class::BadRequest,
         "NotFoundException" | "ResourceNotFoundException" => Class::ResourceNotFound,
+        "Throttling" | "ThrottlingException" if has(m, "daily message quota") => {
+            Class::QuotaDailyExceeded
+        }
         "TooManyRequestsException"
         | "Throttling"
         | "ThrottlingException"
@@ -158,7 +187,7 @@ pub fn classify_aws_error(err: AwsError<'_>) -> (Class, Details) {
         | "InvalidAccessKeyId"
         | "AuthFailure" => Class::InvalidAccessKey,
         "InvalidSignatureException" | "SignatureDoesNotMatch" | "IncompleteSignature" => {
-            if details.clock_skew_seconds.is_some() || has(&m, "signature expired") {
+            if skewed || has(m, "signature expired") || has(m, "signature not yet current") {
                 Class::ClockSkew
             } else {
                 Class::SignatureMismatch
@@ -169,24 +198,95 @@ pub fn classify_aws_error(err: AwsError<'_>) -> (Class, Details) {
             Class::CredentialsExpired
         }
         "RegionDisabledException" => Class::StsRegionDisabled,
-        "InvalidParameterValue" | "InvalidParameterCombination" => Class::BadRequest,
-        _ => match err.status {
-            Some(s) if s >= 500 => Class::ServiceTemporaryFailure,
-            Some(429) => Class::ThrottleRate,
-            _ => phrase_class(&m).unwrap_or(Class::Unknown),
-        },
-    };
-    if class == Class::Unknown {
-        details.raw = Some(crate::text::truncate(&super::redact(message), 256));
-    }
-    (class, details)
+        "OptInRequired" | "SubscriptionRequiredException" => Class::AccountNotSubscribed,
+        "InvalidParameterValue" | "InvalidParameterCombination" => classify_rejection(m)
+            .or_else(|| {
+                if has(m, "missing final '@domain'") {
+                    Some(Class::MessageMalformed)
+                } else if has(m, "domain") || has(m, "address") {
+                    Some(Class::AddressSyntaxInvalid)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(Class::BadRequest),
+        _ => return None,
+    })
 }
 
-/// Classes recognised from well-known phrases alone: SDK credential-chain
-/// errors, resolver and socket errors, TLS library errors, and AWS messages
-/// quoted without their code.
-fn phrase_class(t: &str) -> Option<Class> {
+/// The one table of phrases, for texts that carry no code (or a code this
+/// module does not know): SES messages quoted without their reply code or
+/// error code, the AWS SDKs' credential-chain errors (the identity, account
+/// and send checks classify theirs through this table too), resolver,
+/// socket and TLS library errors, and Postfix's own log texts. `t` is
+/// lower-cased. The first row with a matching needle wins, so specific rows
+/// come before general ones.
+pub fn phrase_class(t: &str) -> Option<Class> {
     const TABLE: &[(&[&str], Class)] = &[
+        // The client's SASL library has no mechanism SES accepts.
+        (
+            &[
+                "no worthy mechs",
+                "no mechanism available",
+                "offered no compatible authentication mechanism",
+                "offered no supported auth mechanism",
+                "no supported authentication mechanism",
+                "no authentication mechanism available",
+                "authentication mechanism is not supported",
+            ],
+            Class::SaslMechanismUnavailable,
+        ),
+        // SES's own messages, quoted without their code.
+        (&["must issue a starttls command first"], Class::TlsRequired),
+        (
+            &[
+                "account not subscribed",
+                "not signed up for amazon ses",
+                "needs a subscription for the service",
+            ],
+            Class::AccountNotSubscribed,
+        ),
+        (
+            &["authentication credentials invalid"],
+            Class::AuthCredentialsInvalid,
+        ),
+        (
+            &["temporary authentication failure"],
+            Class::AuthTemporaryFailure,
+        ),
+        (
+            &["maximum sigv2 smtp sending rate exceeded"],
+            Class::LegacySmtpCredentialsThrottled,
+        ),
+        (&["daily message quota exceeded"], Class::QuotaDailyExceeded),
+        (&["maximum sending rate exceeded"], Class::ThrottleRate),
+        (
+            &[
+                "timeout waiting for data from client",
+                "too much time elapsed between requests",
+            ],
+            Class::SmtpIdleTimeout,
+        ),
+        (
+            &["too many concurrent smtp connections"],
+            Class::SmtpTooManyConnections,
+        ),
+        (
+            &[
+                "maximum message count per session",
+                "maximum number of messages per session",
+            ],
+            Class::SmtpSessionMessageLimit,
+        ),
+        (
+            &["sending suspended for this account"],
+            Class::AccountSuspended,
+        ),
+        (&["has been put on probation"], Class::EnforcementProbation),
+        (
+            &["temporary service failure"],
+            Class::ServiceTemporaryFailure,
+        ),
         (
             &[
                 "signature expired",
@@ -202,14 +302,6 @@ fn phrase_class(t: &str) -> Option<Class> {
                 "signaturedoesnotmatch",
             ],
             Class::SignatureMismatch,
-        ),
-        (
-            &[
-                "security token included in the request is expired",
-                "token has expired",
-                "expiredtoken",
-            ],
-            Class::CredentialsExpired,
         ),
         (
             &[
@@ -232,39 +324,89 @@ fn phrase_class(t: &str) -> Option<Class> {
             ],
             Class::IamAccessDenied,
         ),
+        // Credential chains (AWS CLI/botocore, the SDK for Rust's
+        // aws-config, other SDKs). A profile that is not there, first: a
+        // chain that tried it says so among its other providers.
+        (
+            &[
+                "was not defined",
+                "could not be found",
+                "profilenotfound",
+                "profile not found",
+                "no profile named",
+                "referenced by profile",
+                "could not parse profile file",
+            ],
+            Class::ProfileNotFound,
+        ),
         (
             &[
                 "partial credentials",
                 "missing: aws_secret_access_key",
                 "missing: aws_access_key_id",
+                "missing aws_secret_access_key",
+                "missing aws_access_key_id",
+                "aws_role_arn environment variable must be set",
+                "invalid sso config",
             ],
             Class::PartialCredentials,
+        ),
+        (
+            &["will resolve an access token instead of credentials"],
+            Class::NoCredentials,
         ),
         (
             &[
                 "sso session",
                 "sso token",
                 "aws sso login",
+                "token from sso",
                 "token for",
                 "sso_start_url",
+                "/sso/cache/",
+                "loading an access token",
+                "unauthorizedssotoken",
             ],
             Class::SsoSessionExpired,
         ),
         (
             &[
-                "could not be found",
-                "profilenotfound",
-                "profile not found",
-                "profile was not defined",
-                "no profile named",
+                "security token included in the request is expired",
+                "web identity token that was passed is expired",
+                "token has expired",
+                "expiredtoken",
             ],
-            Class::ProfileNotFound,
+            Class::CredentialsExpired,
+        ),
+        // IMDS answered, but has no usable role.
+        (
+            &[
+                "received 404 from imds",
+                "no role attached",
+                "may not have an iam role",
+                "incorrect imds/iam configuration",
+                "ec2 cannot assume the role",
+            ],
+            Class::ImdsUnavailable,
+        ),
+        // The container (ECS, EKS Pod Identity) credentials endpoint, the
+        // container's metadata service, is configured but unreachable.
+        (
+            &["unexpected credentials error: dispatch failure"],
+            Class::ImdsUnavailable,
+        ),
+        // A whole chain tried and empty: an unreachable or disabled IMDS at
+        // its end is the normal state of any host outside EC2.
+        (
+            &["no credentials found in chain", "no providers in chain"],
+            Class::NoCredentials,
         ),
         (
             &[
                 "imds",
                 "instance metadata",
                 "ec2 metadata",
+                "ec2instancemetadata",
                 "169.254.169.254",
             ],
             Class::ImdsUnavailable,
@@ -274,10 +416,15 @@ fn phrase_class(t: &str) -> Option<Class> {
                 "unable to locate credentials",
                 "no credentials",
                 "could not load credentials",
-                "no providers in chain",
                 "credentials not loaded",
                 "failed to load credentials",
                 "missing credentials",
+                "did not contain credential information",
+                "credential provider was not enabled",
+                "credentials provider was not properly configured",
+                "while loading credentials",
+                "error retrieving credentials",
+                "unexpected credentials error",
             ],
             Class::NoCredentials,
         ),
@@ -286,10 +433,41 @@ fn phrase_class(t: &str) -> Option<Class> {
                 "must specify a region",
                 "noregionerror",
                 "region is missing",
+                "missing region",
                 "no region",
             ],
             Class::RegionMissing,
         ),
+        // SES rejections quoted without a code.
+        (
+            &["mail from domain", "mail-from domain"],
+            Class::MailFromDomainNotVerified,
+        ),
+        (
+            &[
+                "email address is not verified",
+                "failed the check in region",
+            ],
+            Class::IdentityNotVerified,
+        ),
+        (
+            &["sending paused for this account", "sending is paused"],
+            Class::SendingPaused,
+        ),
+        (
+            &[
+                "exceeds size limit",
+                "message is too long",
+                "message size exceeds",
+            ],
+            Class::MessageTooLarge,
+        ),
+        (
+            &["transaction failed", "illegal header"],
+            Class::MessageMalformed,
+        ),
+        (&["authentication required"], Class::AuthRequired),
+        // Resolver, socket and TLS errors.
         (
             &[
                 "name or service not known",
@@ -297,16 +475,31 @@ fn phrase_class(t: &str) -> Option<Class> {
                 "nodename nor servname",
                 "could not resolve",
                 "host not found",
+                "host or domain name not found",
                 "nxdomain",
+                "enotfound",
                 "temporary failure in name resolution",
                 "no address associated",
+                "no such host",
+                "unknownhostexception",
             ],
             Class::DnsFailure,
         ),
-        (&["connection refused"], Class::ConnectRefused),
+        (
+            &[
+                "connection refused",
+                "econnrefused",
+                "network is unreachable",
+                "no route to host",
+            ],
+            Class::ConnectRefused,
+        ),
         (
             &[
                 "certificate verify failed",
+                "certificate verification failed",
+                "server certificate not verified",
+                "untrusted issuer",
                 "unknownissuer",
                 "unknown issuer",
                 "notvalidforname",
@@ -315,8 +508,22 @@ fn phrase_class(t: &str) -> Option<Class> {
                 "invalid peer certificate",
                 "self signed certificate",
                 "self-signed certificate",
+                "pkix path building failed",
+                "unable to find valid certification path",
+                "certificate signed by unknown authority",
+                "x509: certificate",
             ],
             Class::TlsCertificateInvalid,
+        ),
+        (
+            &[
+                "tls is required, but was not offered",
+                "did not offer tls",
+                "does not support tls",
+                "starttls not offered",
+                "does not support starttls",
+            ],
+            Class::StarttlsNotOffered,
         ),
         (
             &[
@@ -324,25 +531,26 @@ fn phrase_class(t: &str) -> Option<Class> {
                 "handshake failed",
                 "tls handshake",
                 "ssl handshake",
+                "sslhandshake",
                 "wrong version number",
+                "wrong_version_number",
+                "ssl_connect error",
+                "cannot start tls",
+                "establish an ssl or tls connection",
             ],
             Class::TlsHandshakeFailed,
         ),
         (
             &[
-                "starttls not offered",
-                "does not support starttls",
-                "server does not support starttls",
-            ],
-            Class::StarttlsNotOffered,
-        ),
-        (
-            &[
                 "connection timed out",
                 "connect timeout",
+                "connection timeout",
                 "timed out while connecting",
                 "timeout while connecting",
-                "connection timeout",
+                "operation timed out",
+                "etimedout",
+                "opentimeout",
+                "could not connect to the endpoint url",
             ],
             Class::ConnectTimeout,
         ),
@@ -351,17 +559,46 @@ fn phrase_class(t: &str) -> Option<Class> {
                 "lost connection",
                 "connection reset",
                 "connection closed",
+                "connectionclosed",
+                "connection unexpectedly closed",
+                "unexpected socket close",
                 "unexpected eof",
                 "broken pipe",
             ],
             Class::ConnectionClosed,
         ),
-        (&["timed out", "timeout"], Class::Timeout),
+        (
+            &["timed out", "timeout", "greeting never received"],
+            Class::Timeout,
+        ),
     ];
     TABLE
         .iter()
         .find(|(needles, _)| needles.iter().any(|n| t.contains(n)))
         .map(|(_, class)| *class)
+}
+
+/// The class a delivery status notification code alone implies, for texts
+/// (Postfix's `dsn=`, a DSN report's `Status:`) whose words say nothing
+/// more specific. Codes Postfix uses for many reasons (`4.7.0`, `4.0.0`)
+/// imply nothing.
+fn dsn_class(dsn: &str) -> Option<Class> {
+    let mut parts = dsn.split('.');
+    let (kind, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+    if kind == "2" {
+        return None;
+    }
+    Some(match (subject, detail) {
+        ("7", "5") => Class::TlsHandshakeFailed,
+        ("7", "4") => Class::StarttlsNotOffered,
+        ("7", "8") => Class::AuthCredentialsInvalid,
+        ("3", "4") => Class::MessageTooLarge,
+        ("4", "1") => Class::ConnectTimeout,
+        ("4", "2") => Class::ConnectionClosed,
+        ("4", "3") | ("4", "4") => Class::DnsFailure,
+        ("1", "3") | ("1", "7") => Class::AddressSyntaxInvalid,
+        _ => return None,
+    })
 }
 
 macro_rules! re {
@@ -370,7 +607,7 @@ macro_rules! re {
     };
 }
 
-// AWS error codes as the CLI, SDKs, XML and JSON bodies print them.
+// AWS error codes as the CLI, the SDKs, XML and JSON bodies print them.
 re!(
     AWS_CODE,
     r#"(?x)
@@ -382,122 +619,242 @@ re!(
     | (?i:x-amzn-errortype):\s*(?P<f>[A-Za-z]+)
     | "(?:code|Code|name)"\s*:\s*"(?P<g>[A-Za-z]+(?:Exception)?)"
     | \bmodel\.(?P<h>[A-Za-z]+Exception)\b
-    | (?m:^\s*(?:Error:\s*)?(?P<i>[A-Z][A-Za-z]+(?:Exception|Token|TokenId|DoesNotMatch|Rejected|Expired)):)
+    | api\ error\ (?P<k>[A-Za-z]+):
+    | RequestID:\ [^,\s]*,\s*(?P<l>[A-Z][A-Za-z]+):
+    | \b(?P<m>[A-Z][A-Za-z]+)\ \((?:client|server)\):
+    | (?m:^\s*(?:[A-Za-z.]+Error:\s*|Error:\s*|service\ error:\s*)?(?P<i>[A-Z][a-z]+(?:[A-Z][A-Za-z]*)*):\ )
+    | \b(?P<n>[A-Z][a-z]+(?:[A-Z][A-Za-z]*)+):\ [^\n]*?(?:\n|\\n)\s*(?:\\t)?status\ code:
     | \b(?P<j>(?:[A-Z][a-z]+)+Exception)\b
     "#
 );
-re!(HTTP_STATUS, r"(?i)\bstatus code:?\s*([1-5][0-9]{2})\b");
-// An SMTP reply inside a longer text: a code at a word start followed by a
-// space or hyphen and then an enhanced code or a word.
+re!(
+    HTTP_STATUS,
+    r"(?i)\bstatus ?code:?\s*([1-5][0-9]{2})\b|\bHTTP/[0-9.]+ ([1-5][0-9]{2})\b|resulted in a `([1-5][0-9]{2}) "
+);
+// An SMTP reply inside a longer text: a valid reply code (second digit 0-5)
+// at the start of a line or after punctuation (`said: `, `"`, `(`, `<<`),
+// never after a word or a number (`size 331`, `port 587`), followed by a
+// space, a hyphen or `: ` and then an enhanced code or a word.
 re!(
     SMTP_REPLY,
-    r"(?m)(?:^|[\s:(\[>\x22])([2-5][0-9]{2})[ -]((?:[245]\.[0-9]{1,3}\.[0-9]{1,3}\b)?[^\r\n]*)"
+    r"(?m)(?:^|[^0-9A-Za-z.,=/`_\s])[ \t]*([2-5][0-5][0-9])(?:[ -]|:[ \t])((?:[245]\.[0-9]{1,3}\.[0-9]{1,3}\b)?[^\r\n]*)"
+);
+// Symfony Mailer, SwiftMailer: the code that came back is the one that
+// matters, not the one expected.
+re!(
+    GOT_CODE,
+    r#"got code "?([2-5][0-5][0-9])"?(?:, with message "(?:[2-5][0-9]{2}[ -])?([^"]*))?"#
+);
+// Python smtplib: `(535, b'Authentication Credentials Invalid')`.
+re!(
+    PY_TUPLE,
+    r#"\(([2-5][0-5][0-9]), b?(?:'([^']*)'|"([^"]*)")"#
+);
+re!(
+    DSN,
+    r"(?m)\bdsn=([245]\.[0-9]{1,3}\.[0-9]{1,3})\b|^Status: ([245]\.[0-9]{1,3}\.[0-9]{1,3})\s*$"
+);
+re!(ROOT_ARN, r"\barn:aws[a-z-]*:iam::[0-9]{12}:root\b");
+re!(
+    BARE_ARN,
+    r"^arn:aws[a-z-]*:(?:iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]+$"
+);
+re!(
+    ENDPOINT_URL,
+    r"could not connect to the endpoint url: \x22https?://email(?:-smtp)?\.([a-z0-9-]+)\.amazonaws\.com"
+);
+re!(CONTINUATION, r"\r?\n[ \t]+");
+// Postfix processes whose lines are bookkeeping unless they warn.
+re!(
+    POSTFIX_ROUTINE,
+    r"\bpostfix(?:-[a-z]+)?/(?:pickup|cleanup|qmgr|master|postfix-script|bounce|discard|anvil|scache|tlsmgr|postqueue|postsuper|smtpd)\["
 );
 
-/// Success forms that are not SMTP replies: a GetCallerIdentity result.
-fn is_success_document(text: &str) -> bool {
+/// Every code a text carries, whatever wrapper it came in: the first layer
+/// of [`classify_text`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extracted {
+    /// SMTP replies in the order found; a code a mail library says it "got"
+    /// comes first.
+    pub replies: Vec<(u16, String)>,
+    /// AWS error codes in the order found (known or not).
+    pub aws_codes: Vec<String>,
+    /// The HTTP status of an API answer.
+    pub http_status: Option<u16>,
+    /// The delivery status code Postfix logs as `dsn=` (or a DSN report's
+    /// `Status:`).
+    pub dsn: Option<String>,
+}
+
+/// Generic exception names that carry no class of their own.
+const GENERIC_NAMES: &[&str] = &[
+    "ClientError",
+    "ServiceException",
+    "SdkClientException",
+    "AmazonServiceException",
+    "AwsServiceException",
+    "SesV2Exception",
+    "SesException",
+    "StsException",
+    "RuntimeException",
+    "IOException",
+    "Exception",
+    "Error",
+];
+
+/// Layer one: find every reply code, AWS error code, HTTP status and DSN
+/// code in `text`.
+pub fn extract(text: &str) -> Extracted {
+    // Postfix and mail clients wrap long lines with indented continuations.
+    let flat = CONTINUATION.replace_all(text, " ");
+    let mut replies = Vec::new();
+    for c in GOT_CODE.captures_iter(&flat) {
+        if let Ok(code) = c[1].parse() {
+            let message = c.get(2).map_or("", |m| m.as_str());
+            replies.push((code, message.to_owned()));
+        }
+    }
+    for c in PY_TUPLE.captures_iter(&flat) {
+        if let Ok(code) = c[1].parse() {
+            let message = c.get(2).or(c.get(3)).map_or("", |m| m.as_str());
+            replies.push((code, message.to_owned()));
+        }
+    }
+    for c in SMTP_REPLY.captures_iter(&flat) {
+        let (Ok(code), Some(rest)) = (c[1].parse(), c.get(2)) else {
+            continue;
+        };
+        let rest = rest.as_str();
+        // "500 ms" is not a reply: require a letter, `<` or an enhanced code
+        // right after the separator.
+        let Some(first) = rest.chars().next() else {
+            continue;
+        };
+        let fits = first.is_ascii_alphabetic()
+            || first == '<'
+            || (first.is_ascii_digit() && super::enhanced_code(rest).is_some());
+        if fits {
+            replies.push((code, rest.to_owned()));
+        }
+    }
+    let mut aws_codes = Vec::new();
+    for c in AWS_CODE.captures_iter(text) {
+        let Some(m) = [
+            "a", "b", "c", "d", "e", "f", "g", "h", "k", "l", "m", "i", "n", "j",
+        ]
+        .iter()
+        .find_map(|n| c.name(n)) else {
+            continue;
+        };
+        let code = m.as_str();
+        let code = code.rsplit(['#', '.']).next().unwrap_or(code);
+        if !GENERIC_NAMES.contains(&code) && !aws_codes.iter().any(|c| c == code) {
+            aws_codes.push(code.to_owned());
+        }
+    }
+    let http_status = HTTP_STATUS.captures(text).and_then(|c| {
+        (1..=3)
+            .find_map(|i| c.get(i))
+            .and_then(|m| m.as_str().parse().ok())
+    });
+    let dsn = DSN
+        .captures(text)
+        .and_then(|c| c.get(1).or(c.get(2)))
+        .map(|m| m.as_str().to_owned());
+    Extracted {
+        replies,
+        aws_codes,
+        http_status,
+        dsn,
+    }
+}
+
+/// Whether a text reports success and no failure: a GetCallerIdentity or
+/// send result, a delivered Postfix line, an established TLS session,
+/// Postfix's own bookkeeping.
+fn reports_success(text: &str, t: &str) -> bool {
+    let trimmed = text.trim();
     (text.contains("\"Arn\"") && text.contains("\"Account\""))
         || text.contains("<GetCallerIdentityResult>")
         || text.contains("\"SendQuota\"")
         || text.contains("\"MessageId\"")
+        || BARE_ARN.is_match(trimmed)
+        || t.contains("status=sent")
+        || t.contains("tls connection established")
+        || t.contains("mail queue is empty")
+        || t.starts_with("message-id:")
+        || ((POSTFIX_ROUTINE.is_match(text) || t.contains("]: connect from ")) && !warns(t))
 }
 
-fn aws_code_in(text: &str) -> Option<&str> {
-    let caps = AWS_CODE.captures_iter(text);
-    for c in caps {
-        let m = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
-            .iter()
-            .find_map(|n| c.name(n))?;
-        let code = m.as_str();
-        let code = code.rsplit(['#', '.']).next().unwrap_or(code);
-        // Generic exception names carry no class of their own.
-        if matches!(
-            code,
-            "ClientError"
-                | "ServiceException"
-                | "SdkClientException"
-                | "AmazonServiceException"
-                | "AwsServiceException"
-                | "SesV2Exception"
-                | "SesException"
-                | "StsException"
-                | "RuntimeException"
-                | "IOException"
-                | "Exception"
-        ) {
-            continue;
-        }
-        return Some(code);
-    }
-    None
-}
-
-fn smtp_replies(text: &str) -> Vec<(u16, &str)> {
-    SMTP_REPLY
-        .captures_iter(text)
-        .filter_map(|c| {
-            let code = c[1].parse().ok()?;
-            let rest = c.get(2)?.as_str();
-            // "2026-11-27" or "500 ms" are not replies: require a letter or
-            // an enhanced code right after the separator.
-            let first = rest.chars().next()?;
-            (first.is_ascii_alphabetic() || first == '<' || first.is_ascii_digit()).then_some(())?;
-            if first.is_ascii_digit() && super::enhanced_code(rest).is_none() {
-                return None;
-            }
-            Some((code, rest))
-        })
-        .collect()
+/// Words that make a line a report of trouble even when it also quotes a
+/// success reply.
+fn warns(t: &str) -> bool {
+    [
+        "warning:",
+        "error:",
+        "fatal:",
+        "panic:",
+        "reject:",
+        "status=deferred",
+        "status=bounced",
+        "status=expired",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
 }
 
 /// Class for free text, as an operator would paste it into `explain`.
 ///
-/// The order: an explicit AWS error code wins (it is unambiguous), then the
-/// first failing SMTP reply, then known phrases, then success forms. With a
-/// channel hint of `smtp`, SMTP replies are looked at first.
+/// Four layers: (a) [`extract`] every reply code, AWS error code, HTTP
+/// status and DSN code from whatever wrapper the text is in; (b) classify
+/// those with the rules the live checks use ([`classify_aws_error`],
+/// [`classify_smtp_reply`]): a known AWS code first (it is unambiguous),
+/// then the first failing SMTP reply (with a channel hint of `smtp`, the
+/// reply first), then a server-error HTTP status; (c) the phrase table
+/// ([`phrase_class`]) for texts that carry only a message; (d) the DSN
+/// code. A text with none of these is `ok` if it shows success (a success
+/// reply, a delivered message, Postfix bookkeeping, an identity that is
+/// not the root user), `root_credentials` for an identity that is, and
+/// `unknown` otherwise: a failure text is never called `ok`.
 pub fn classify_text(text: &str, channel: Option<Channel>) -> (Class, Details) {
-    let aws = || -> Option<(Class, Details)> {
-        let code = aws_code_in(text)?;
-        let status = HTTP_STATUS.captures(text).and_then(|c| c[1].parse().ok());
-        let (class, details) = classify_aws_error(AwsError {
-            code: Some(code),
-            message: Some(text),
-            status,
-        });
-        // An unrecognised "code" was probably not an AWS code at all.
-        (class != Class::Unknown).then_some((class, details))
-    };
-    let smtp = || -> Option<(Class, Details)> {
-        let replies = smtp_replies(text);
-        if let Some((code, rest)) = replies.iter().find(|(c, _)| *c >= 400) {
-            return Some(classify_smtp_reply(*code, rest));
-        }
-        // Only success replies: the text shows a working step.
-        let (code, rest) = replies.first()?;
-        Some(classify_smtp_reply(*code, rest))
-    };
-    let first = if channel == Some(Channel::Smtp) {
-        smtp().or_else(aws)
-    } else {
-        aws().or_else(smtp)
-    };
-    if let Some(mut found) = first {
-        // The reply or message decided the class; the rest of the line
-        // (a Postfix prefix naming the host, say) may still hold facts.
-        found.1.absorb_text(text);
-        // Postfix says "SASL authentication failed ... 535": the reply
-        // decides. A success reply inside a failure line does not.
-        if found.0 != Class::Ok || phrase_class(&text.to_ascii_lowercase()).is_none() {
-            return found;
-        }
-    }
+    let facts = extract(text);
     let lower = text.to_ascii_lowercase();
-    if let Some(class) = phrase_class(&lower) {
-        let mut details = Details::default();
+    let mut found = classify_facts(text, &facts, channel);
+    if found.is_none() {
+        found =
+            phrase_class(&lower).map(|c| (endpoint_region_check(c, &lower), Details::default()));
+    }
+    if found.is_none() {
+        found = facts
+            .dsn
+            .as_deref()
+            .and_then(dsn_class)
+            .map(|c| (c, Details::default()));
+    }
+    if let Some((class, mut details)) = found {
+        // The reply or message decided the class; the rest of the text (a
+        // Postfix prefix naming the host, say) may still hold facts.
         details.absorb_text(text);
+        if details.reply_code.is_none() {
+            details.reply_code = facts.replies.iter().find(|r| r.0 >= 400).map(|r| r.0);
+        }
+        if details.http_status.is_none() {
+            details.http_status = facts.http_status;
+        }
         return (class, details);
     }
-    if is_success_document(text) {
+    if let Some(arn) = ROOT_ARN.find(text) {
+        let details = Details {
+            principal: Some(arn.as_str().to_owned()),
+            ..Details::default()
+        };
+        return (Class::RootCredentials, details);
+    }
+    let success_reply = facts.replies.iter().find(|(code, _)| *code < 400);
+    if let (Some((code, rest)), false) = (success_reply, warns(&lower)) {
+        return classify_smtp_reply(*code, rest);
+    }
+    if reports_success(text, &lower) {
         return (Class::Ok, Details::default());
     }
     let details = Details {
@@ -505,6 +862,66 @@ pub fn classify_text(text: &str, channel: Option<Channel>) -> (Class, Details) {
         ..Details::default()
     };
     (Class::Unknown, details)
+}
+
+/// botocore says "Could not connect to the endpoint URL" for every
+/// connection failure; an SES endpoint in a region that does not exist
+/// cannot resolve, so that is the failure.
+fn endpoint_region_check(class: Class, t: &str) -> Class {
+    if class != Class::ConnectTimeout {
+        return class;
+    }
+    let unknown_region = ENDPOINT_URL.captures(t).is_some_and(|c| {
+        let region = &c[1];
+        crate::regions::is_region_name(region) && !crate::regions::SES_REGIONS.contains(&region)
+    });
+    if unknown_region {
+        Class::DnsFailure
+    } else {
+        class
+    }
+}
+
+/// Layer (b): the typed facts through the checks' own classifiers.
+fn classify_facts(
+    text: &str,
+    facts: &Extracted,
+    channel: Option<Channel>,
+) -> Option<(Class, Details)> {
+    let aws = || -> Option<(Class, Details)> {
+        let m = text.to_ascii_lowercase();
+        let code = facts
+            .aws_codes
+            .iter()
+            .find(|c| aws_code_class(c, &m, false).is_some())?;
+        Some(classify_aws_error(AwsError {
+            code: Some(code),
+            message: Some(text),
+            status: facts.http_status,
+        }))
+    };
+    let smtp = || -> Option<(Class, Details)> {
+        facts
+            .replies
+            .iter()
+            .filter(|(code, _)| *code >= 400)
+            .map(|(code, rest)| classify_smtp_reply(*code, rest))
+            .find(|(class, _)| *class != Class::Unknown)
+    };
+    let first = if channel == Some(Channel::Smtp) {
+        smtp().or_else(aws)
+    } else {
+        aws().or_else(smtp)
+    };
+    first.or_else(|| {
+        status_class(facts.http_status).map(|class| {
+            let details = Details {
+                http_status: facts.http_status,
+                ..Details::default()
+            };
+            (class, details)
+        })
+    })
 }
 
 #[cfg(test)]
@@ -587,7 +1004,7 @@ mod tests {
         ("Unable to locate credentials. You can configure credentials by running \"aws configure\".", Class::NoCredentials),
         ("The config profile (mailer) could not be found", Class::ProfileNotFound),
         ("Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY", Class::PartialCredentials),
-        ("Error when retrieving token from sso: Token has expired and refresh failed", Class::CredentialsExpired),
+        ("Error when retrieving token from sso: Token has expired and refresh failed", Class::SsoSessionExpired),
         ("The SSO session associated with this profile has expired or is otherwise invalid. To refresh this SSO session run aws sso login with the corresponding profile.", Class::SsoSessionExpired),
         ("You must specify a region. You can also configure your region by running \"aws configure\".", Class::RegionMissing),
         ("failed to load credentials from IMDS: no role attached to the instance", Class::ImdsUnavailable),
@@ -670,6 +1087,111 @@ mod tests {
             status: Some(503),
         });
         assert_eq!(c, Class::ServiceTemporaryFailure);
+    }
+
+    #[test]
+    fn extraction_finds_codes_in_their_wrappers() {
+        // The code a mail library got, not the one it expected.
+        let e = extract(
+            r#"Expected response code "250" but got code "454", with message "454 Throttling failure: Maximum sending rate exceeded.""#,
+        );
+        assert_eq!(e.replies[0].0, 454);
+        assert_eq!(
+            e.replies[0].1,
+            "Throttling failure: Maximum sending rate exceeded."
+        );
+        let e = extract(
+            "smtplib.SMTPAuthenticationError: (535, b'Authentication Credentials Invalid')",
+        );
+        assert_eq!(
+            e.replies,
+            vec![(535, "Authentication Credentials Invalid".to_owned())]
+        );
+        // Numbers after a word or a port are not replies.
+        let e = extract("dsn=5.3.4, status=bounced (message size 331 exceeds size limit 100 of server x[1.2.3.4])");
+        assert!(e.replies.is_empty(), "{:?}", e.replies);
+        assert_eq!(e.dsn.as_deref(), Some("5.3.4"));
+        assert!(extract("connect to x[1.2.3.4]:587: Connection refused")
+            .replies
+            .is_empty());
+        // A reply wrapped onto the next line by Postfix.
+        let e = extract("host x[1.2.3.4] said: 530\n    Authentication required (in reply to MAIL FROM command)");
+        assert_eq!(e.replies[0].0, 530);
+        // AWS codes from the Go v1 and v2, Java and PHP layouts.
+        let codes = |t: &str| extract(t).aws_codes;
+        assert!(codes(
+            "Throttling: Maximum sending rate exceeded.\n\tstatus code: 400, request id: x"
+        )
+        .contains(&"Throttling".to_owned()));
+        assert!(codes("operation error SESv2: SendEmail, https response error StatusCode: 403, RequestID: 1, api error SignatureDoesNotMatch: no")
+            .contains(&"SignatureDoesNotMatch".to_owned()));
+        assert!(codes("x (Service: AmazonSimpleEmailService; Status Code: 400; Error Code: MessageRejected; Request ID: 1)")
+            .contains(&"MessageRejected".to_owned()));
+        assert!(codes(
+            " ExpiredToken (client): The security token included in the request is expired"
+        )
+        .contains(&"ExpiredToken".to_owned()));
+        assert_eq!(
+            extract("resulted in a `403 Forbidden` response").http_status,
+            Some(403)
+        );
+    }
+
+    #[test]
+    fn failures_are_never_ok_and_bookkeeping_is() {
+        let (c, _) = classify_text("Dec 01 21:40:04 mx postfix/smtp[1]: EFB: to=<a@b.example>, relay=x[1.2.3.4]:25, dsn=5.3.4, status=bounced (message size 331 exceeds size limit 100 of server x[1.2.3.4])", None);
+        assert_eq!(c, Class::MessageTooLarge);
+        // Only the DSN code says what happened.
+        let (c, _) = classify_text("postfix/smtp[1]: A: to=<a@b.example>, relay=x, dsn=4.7.5, status=deferred (something new)", None);
+        assert_eq!(c, Class::TlsHandshakeFailed);
+        let (c, _) = classify_text("postfix/smtp[1]: A: to=<a@b.example>, relay=x, dsn=4.0.0, status=deferred (something new)", None);
+        assert_eq!(c, Class::Unknown);
+        for ok in [
+            "Dec 01 21:39:45 mx postfix/qmgr[1]: 03B5998D312: removed",
+            "Dec 01 21:39:45 mx postfix/smtp[1]: Trusted TLS connection established to x[1.2.3.4]:587: TLSv1.3",
+            "250-STARTTLS",
+            "arn:aws:iam::123456789012:user/mailer",
+        ] {
+            assert_eq!(classify_text(ok, None).0, Class::Ok, "{ok}");
+        }
+        assert_eq!(
+            classify_text("Dec 01 mx postfix/qmgr[1]: warning: something odd", None).0,
+            Class::Unknown
+        );
+    }
+
+    #[test]
+    fn root_identity_is_root_credentials() {
+        for text in [
+            "arn:aws:iam::123456789012:root",
+            "{\n    \"UserId\": \"123456789012\",\n    \"Account\": \"123456789012\",\n    \"Arn\": \"arn:aws:iam::123456789012:root\"\n}",
+            "123456789012\tarn:aws:iam::123456789012:root\t123456789012",
+        ] {
+            let (c, d) = classify_text(text, None);
+            assert_eq!(c, Class::RootCredentials, "{text}");
+            assert_eq!(
+                d.principal.as_deref(),
+                Some("arn:aws:iam::123456789012:root")
+            );
+        }
+        // A root user denied something is denied, not root.
+        let (c, _) = classify_text("User: arn:aws:iam::123456789012:root is not authorized to perform: ses:SendEmail on resource: *", None);
+        assert_eq!(c, Class::IamAccessDenied);
+    }
+
+    #[test]
+    fn sasl_mechanism_texts() {
+        for text in [
+            "warning: SASL authentication failure: No worthy mechs found",
+            "status=deferred (SASL authentication failed; cannot authenticate to server x[1.2.3.4]: no mechanism available)",
+            "status=deferred (SASL authentication failed: server x[1.2.3.4] offered no compatible authentication mechanisms for this type of connection security)",
+        ] {
+            assert_eq!(
+                classify_text(text, None).0,
+                Class::SaslMechanismUnavailable,
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,10 @@
 mod classify;
 mod details;
 
-pub use classify::{classify_aws_error, classify_smtp_reply, classify_text, AwsError, Channel};
+pub use classify::{
+    classify_aws_error, classify_smtp_reply, classify_text, extract, phrase_class, AwsError,
+    Channel, Extracted,
+};
 pub use details::{enhanced_code, redact, Details};
 
 use serde::Serialize;
@@ -297,6 +300,9 @@ classes! {
         StsRegionDisabled => "sts_region_disabled", Critical,
             "STS not activated in that region",
             "Activate STS for the region in IAM account settings, or use another STS endpoint.";
+        SaslMechanismUnavailable => "sasl_mechanism_unavailable", Critical,
+            "the SMTP client's own SASL setup offers no mechanism the server accepts (SES offers PLAIN and LOGIN)",
+            "Let the client use PLAIN or LOGIN over TLS: on Debian/Ubuntu install libsasl2-modules (Red Hat: cyrus-sasl-plain), and in Postfix allow them: smtp_sasl_mechanism_filter empty or including plain and login, smtp_sasl_security_options = noanonymous, smtp_sasl_tls_security_options = noanonymous.";
     }
     Account {
         Sandbox => "sandbox", Warning,
@@ -331,9 +337,6 @@ classes! {
         PostfixTlsNotEnforced => "postfix_tls_not_enforced", Warning,
             "smtp_tls_security_level below encrypt: the SES credentials could go out in the clear",
             "Set smtp_tls_security_level = encrypt (or secure with smtp_tls_CAfile) in main.cf.";
-        SaslMechanismUnavailable => "sasl_mechanism_unavailable", Critical,
-            "the SMTP client's own SASL setup offers no mechanism the server accepts (PLAIN and LOGIN filtered out or refused, or no SASL plugins installed)",
-            "Allow PLAIN and LOGIN over TLS: smtp_sasl_security_options = noanonymous (and smtp_sasl_tls_security_options), no smtp_sasl_mechanism_filter excluding them, and install libsasl2-modules.";
     }
     Fallback {
         Unknown => "unknown", Critical,
@@ -415,7 +418,8 @@ mod tests {
                 "{n}: remediation is a sentence"
             );
         }
-        // The 63 contract classes, `ok`, and the six of the Postfix group.
+        // The 63 contract classes, `ok`, `sasl_mechanism_unavailable`, and
+        // the five of the Postfix group.
         assert_eq!(Class::ALL.len(), 70);
     }
 
