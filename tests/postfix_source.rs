@@ -488,3 +488,61 @@ fn postfix_log_deliveries_are_counted_per_target() {
     assert_eq!(count(good.port, "sent"), 3, "{}", r.stdout);
     assert_eq!(count(bad.port, "deferred"), 2, "{}", r.stdout);
 }
+
+/// Under the hardened unit, Postfix's root-only map reaches the service as
+/// a `LoadCredential=` copy: when the original cannot be opened, the copy
+/// in `$CREDENTIALS_DIRECTORY` is queried, and the report says so.
+#[test]
+fn a_credential_copy_of_the_map_is_used_when_the_map_is_unreadable() {
+    if let Some(why) = postfix::unavailable() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the Postfix tests cannot run under CI: {why}");
+        }
+        eprintln!("\nSKIPPED the Postfix tests (a_credential_copy_of_the_map_is_used_when_the_map_is_unreadable): {why}\n");
+        return;
+    }
+    let leaf = ca::trusted().leaf(&["localhost"]);
+    let fake = FakeSmtp::start(Script::ses(leaf, GOOD_USER, GOOD_PASSWORD));
+    let mut config = PostfixConfig::relay_named("localhost", fake.port, GOOD_USER, GOOD_PASSWORD);
+    config.hash_map = Some(true);
+    let pf = PrivatePostfix::start(&config, &ca::trusted().pem());
+    let creds = tempfile::tempdir().unwrap();
+    let db = pf.config_dir().join("sasl_passwd.db");
+    std::fs::copy(&db, creds.path().join("sasl_passwd.db")).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    let cfg = write_file(
+        pf.dir(),
+        "probe.toml",
+        &format!(
+            "[server]\nstate_directory = \"{}\"\n[[target]]\nname = \"relay\"\nregion = \"eu-west-1\"\n[target.smtp]\ntimeout = \"5s\"\npostfix = true\npostfix_config_directory = \"{}\"\n",
+            pf.dir().display(),
+            pf.config_dir().display()
+        ),
+    );
+    let seen = fake.log().len();
+    let r = run(
+        &["--once", "--config", cfg.to_str().unwrap()],
+        &[("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap())],
+        None,
+    );
+    assert_eq!(
+        r.code, 1,
+        "only the not-SES relay warning:\n{}{}",
+        r.stdout, r.stderr
+    );
+    assert_eq!(auth_users(&fake, seen), vec![GOOD_USER.to_owned()]);
+    assert!(
+        r.stdout
+            .contains("from $CREDENTIALS_DIRECTORY (LoadCredential=)"),
+        "{}",
+        r.stdout
+    );
+    // Without the copy, the unreadable map is a finding, never OK.
+    let r = run(&["--once", "--config", cfg.to_str().unwrap()], &[], None);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("postfix_config_unreadable"),
+        "{}",
+        r.stdout
+    );
+}

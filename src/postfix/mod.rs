@@ -387,7 +387,18 @@ pub fn resolve(config_dir: &Path, region: Option<&str>) -> Resolution {
         return r;
     }
     mechanisms(&settings, r.implicit_tls || level != "none", &mut r);
-    let maps = MapRef::parse_list(settings.get("smtp_sasl_password_maps"));
+    let maps: Vec<MapRef> = MapRef::parse_list(settings.get("smtp_sasl_password_maps"))
+        .into_iter()
+        .map(|m| match credential_copy(&m) {
+            Some(copy) => {
+                r.provenance.push(format!(
+                    "{m} is not readable here: queried its copy {copy} from $CREDENTIALS_DIRECTORY (LoadCredential=)"
+                ));
+                copy
+            }
+            None => m,
+        })
+        .collect();
     if maps.is_empty() {
         r.findings.push(Finding::new(
             Class::PostfixSaslNoEntry,
@@ -454,6 +465,24 @@ pub fn resolve(config_dir: &Path, region: Option<&str>) -> Resolution {
     }
     r.relay = Some(relay);
     r
+}
+
+/// Under the hardened unit the service cannot read Postfix's root-only
+/// maps; `LoadCredential=sasl_passwd.db:/etc/postfix/sasl_passwd.db` gives
+/// it a private copy. When the map's file cannot be opened here but a file
+/// of the same name is in `$CREDENTIALS_DIRECTORY`, that copy is queried.
+fn credential_copy(map: &MapRef) -> Option<MapRef> {
+    let file = map.file();
+    if std::fs::File::open(&file).is_ok() {
+        return None;
+    }
+    let dir = PathBuf::from(std::env::var_os("CREDENTIALS_DIRECTORY")?);
+    let copy = dir.join(file.file_name()?);
+    let name = dir.join(Path::new(&map.name).file_name()?);
+    copy.is_file().then(|| MapRef {
+        kind: map.kind.clone(),
+        name: name.display().to_string(),
+    })
 }
 
 /// Which of PLAIN and LOGIN Postfix may use, from its mechanism filter and

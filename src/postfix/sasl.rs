@@ -109,6 +109,23 @@ impl MapRef {
     }
 }
 
+impl MapRef {
+    /// The file Postfix opens for this map: `NAME.db` for `hash:`/`btree:`,
+    /// `NAME.lmdb`, `NAME.cdb`, else `NAME` itself.
+    pub fn file(&self) -> std::path::PathBuf {
+        let ext = match self.kind.as_str() {
+            "hash" | "btree" => Some("db"),
+            "lmdb" => Some("lmdb"),
+            "cdb" => Some("cdb"),
+            _ => None,
+        };
+        match ext {
+            Some(ext) => format!("{}.{ext}", self.name).into(),
+            None => self.name.clone().into(),
+        }
+    }
+}
+
 impl std::fmt::Display for MapRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.kind, self.name)
@@ -141,16 +158,19 @@ pub fn query(
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(QueryError::Spawn)?;
+    // postmap exits 1 both for "not found" and for its fatal errors (a
+    // missing or unreadable map): only the former is silent.
+    let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
         Some(0) => Ok(Some(
             String::from_utf8_lossy(&out.stdout)
                 .trim_end_matches(['\r', '\n'])
                 .to_owned(),
         )),
-        Some(1) => Ok(None),
+        Some(1) if !stderr.contains("fatal:") => Ok(None),
         _ => Err(QueryError::Failed {
             map: map.to_string(),
-            message: crate::text::truncate(String::from_utf8_lossy(&out.stderr).trim(), 300),
+            message: crate::text::truncate(stderr.trim(), 300),
         }),
     }
 }
