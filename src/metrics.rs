@@ -20,8 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
-
 use crate::config::Plan;
 use crate::diagnosis::{Class, Severity};
 use crate::outcome::{unix_seconds as secs, CheckKind, Outcome, Status};
@@ -68,6 +66,9 @@ struct State {
     postfix: BTreeMap<String, PostfixState>,
     /// Whether Postfix's log is being read; `None` when not configured.
     postfix_reading: Option<bool>,
+    /// Bumped by every change; the last exposition is reused until then.
+    generation: u64,
+    rendered: Option<(u64, String)>,
 }
 
 /// What Postfix's log said about one target's relay.
@@ -111,8 +112,17 @@ impl Metrics {
                 reload_success_at: SystemTime::now(),
                 postfix: BTreeMap::new(),
                 postfix_reading: None,
+                generation: 0,
+                rendered: None,
             }),
         }
+    }
+
+    /// The state, for a change: the cached exposition is stale after it.
+    fn change(&self) -> std::sync::MutexGuard<'_, State> {
+        let mut state = self.lock();
+        state.generation += 1;
+        state
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -123,7 +133,7 @@ impl Metrics {
 
     /// Record one run of one check.
     pub fn record(&self, target: &str, outcome: &Outcome) {
-        let mut state = self.lock();
+        let mut state = self.change();
         let cs = state
             .targets
             .entry(target.to_owned())
@@ -152,7 +162,7 @@ impl Metrics {
     /// targets and checks the plan no longer has; counters of what remains
     /// are kept.
     pub fn configure(&self, plan: &Plan) {
-        let mut state = self.lock();
+        let mut state = self.change();
         state.regions = plan
             .targets
             .iter()
@@ -191,7 +201,7 @@ impl Metrics {
         class: Class,
         at: SystemTime,
     ) {
-        let mut state = self.lock();
+        let mut state = self.change();
         let p = state.postfix.entry(target.to_owned()).or_default();
         *p.counts.entry((status, class)).or_default() += 1;
         let last = p.last.entry(status).or_insert(at);
@@ -203,7 +213,7 @@ impl Metrics {
 
     /// Whether Postfix's log is being read (`None`: not configured).
     pub fn set_postfix_reading(&self, reading: Option<bool>) {
-        self.lock().postfix_reading = reading;
+        self.change().postfix_reading = reading;
     }
 
     /// Real deliveries per target, for the landing page.
@@ -232,7 +242,7 @@ impl Metrics {
     }
 
     pub fn set_reload(&self, successful: bool) {
-        let mut state = self.lock();
+        let mut state = self.change();
         state.reload_successful = successful;
         if successful {
             state.reload_success_at = SystemTime::now();
@@ -269,66 +279,17 @@ impl Metrics {
 
     /// The Prometheus text exposition of the current state.
     pub fn render(&self) -> String {
-        let registry = Registry::new();
-        let m = Families::register(&registry);
-        {
-            let state = self.lock();
-            m.set(
-                M::BuildInfo,
-                &[env!("CARGO_PKG_VERSION"), crate::REVISION],
-                1.0,
-            );
-            m.set(
-                M::ReloadOk,
-                &[],
-                if state.reload_successful { 1.0 } else { 0.0 },
-            );
-            m.set(M::ReloadTs, &[], secs(state.reload_success_at));
-            for (target, region) in &state.regions {
-                m.set(M::TargetInfo, &[target, region], 1.0);
-            }
-            if let Some(reading) = state.postfix_reading {
-                m.set(M::PostfixLogReading, &[], if reading { 1.0 } else { 0.0 });
-            }
-            for (target, p) in &state.postfix {
-                for ((status, class), n) in &p.counts {
-                    m.add(
-                        M::PostfixDeliveries,
-                        &[target, status.as_str(), class.as_str()],
-                        *n,
-                    );
-                }
-                for (status, at) in &p.last {
-                    m.set(
-                        M::PostfixLastDelivery,
-                        &[target, status.as_str()],
-                        secs(*at),
-                    );
-                }
-            }
-            for ((target, check), seconds) in &state.intervals {
-                m.set(M::CheckInterval, &[target, check.as_str()], *seconds);
-            }
-            for (target, checks) in &state.targets {
-                for (check, cs) in checks {
-                    m.fill(target, *check, cs);
-                }
-                // Every AWS check measures the skew; show the freshest.
-                let skew = checks
-                    .values()
-                    .filter_map(|cs| cs.latest.as_ref())
-                    .filter_map(|o| o.facts.clock_skew_seconds.map(|s| (o.finished, s)))
-                    .max_by_key(|(t, _)| *t);
-                if let Some((_, skew)) = skew {
-                    m.set(M::ClockSkew, &[target], skew);
-                }
+        let mut state = self.lock();
+        if let Some((generation, text)) = &state.rendered {
+            if *generation == state.generation {
+                return text.clone();
             }
         }
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&registry.gather(), &mut buf)
-            .expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("exposition is UTF-8")
+        let mut e = Exposition::new();
+        fill_state(&mut e, &state);
+        let text = e.text();
+        state.rendered = Some((state.generation, text.clone()));
+        text
     }
 }
 
@@ -433,128 +394,239 @@ metrics! {
         "When the configuration was last loaded successfully.";
 }
 
-/// A registered family.
-enum Family {
-    Gauge(GaugeVec),
-    Counter(IntCounterVec),
+/// Where `fill` writes series: the exposition writer, or (in tests) the
+/// `prometheus` crate's registry the writer is checked against.
+trait Sink {
+    /// Set a gauge.
+    fn set(&mut self, m: M, labels: &[&str], value: f64);
+    /// Add to a counter.
+    fn add(&mut self, m: M, labels: &[&str], n: u64);
 }
 
-/// The metric families, created fresh for each scrape from [`METRICS`].
-struct Families(Vec<Family>);
+/// The text exposition, written directly from state: no registry is built
+/// and torn down per scrape. Series are kept per metric, keyed by their
+/// label values in label-name order, so the output is ordered as the
+/// Prometheus text format's reference encoder orders it (families by name,
+/// series by label values).
+struct Exposition {
+    series: Vec<BTreeMap<Vec<String>, f64>>,
+}
 
-impl Families {
-    fn register(r: &Registry) -> Self {
-        Families(
-            METRICS
-                .iter()
-                .map(|d| {
-                    let opts = Opts::new(d.name, d.help);
-                    match d.kind {
-                        Kind::Gauge => {
-                            let g = GaugeVec::new(opts, d.labels).expect("valid metric");
-                            r.register(Box::new(g.clone())).expect("unique metric");
-                            Family::Gauge(g)
-                        }
-                        Kind::Counter => {
-                            let c = IntCounterVec::new(opts, d.labels).expect("valid metric");
-                            r.register(Box::new(c.clone())).expect("unique metric");
-                            Family::Counter(c)
-                        }
-                    }
-                })
-                .collect(),
-        )
-    }
-
-    /// Set a gauge.
-    fn set(&self, m: M, labels: &[&str], value: f64) {
-        if let Family::Gauge(g) = &self.0[m as usize] {
-            g.with_label_values(labels).set(value);
+impl Exposition {
+    fn new() -> Self {
+        Exposition {
+            series: METRICS.iter().map(|_| BTreeMap::new()).collect(),
         }
     }
 
-    /// Add to a counter.
-    fn add(&self, m: M, labels: &[&str], n: u64) {
-        if let Family::Counter(c) = &self.0[m as usize] {
-            c.with_label_values(labels).inc_by(n);
-        }
+    /// Label values reordered by label name.
+    fn key(m: M, labels: &[&str]) -> Vec<String> {
+        let names = METRICS[m as usize].labels;
+        let mut pairs: Vec<(&str, &str)> =
+            names.iter().copied().zip(labels.iter().copied()).collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.into_iter().map(|(_, v)| v.to_owned()).collect()
     }
 
-    fn fill(&self, target: &str, check: CheckKind, cs: &CheckState) {
-        let c = check.as_str();
-        if let Some(left) = cs.budget_remaining {
-            self.set(M::Budget, &[target], f64::from(left));
-        }
-        let tc = [target, c];
-        if let Some(t) = cs.last_attempt {
-            self.set(M::LastRun, &tc, secs(t));
-        }
-        let Some(o) = &cs.latest else { return };
-        self.set(
-            M::Success,
-            &tc,
-            f64::from(u8::from(o.status() <= Status::Warning)),
-        );
-        self.set(M::Status, &tc, f64::from(o.status().exit_code()));
-        self.set(M::Duration, &tc, o.duration.as_secs_f64());
-        self.add(M::RunsTotal, &tc, cs.runs);
-        if let Some(t) = cs.last_success {
-            self.set(M::LastSuccess, &tc, secs(t));
-        }
-        for p in &o.phases {
-            self.set(M::PhaseDuration, &[target, c, p.name], p.seconds);
-            if let (CheckKind::Smtp, Some(code)) = (check, p.code) {
-                self.set(M::ReplyCode, &[target, p.name], f64::from(code));
+    fn text(&self) -> String {
+        let mut order: Vec<usize> = (0..METRICS.len()).collect();
+        order.sort_by_key(|i| METRICS[*i].name);
+        let mut out = String::with_capacity(4096);
+        for i in order {
+            let (def, series) = (&METRICS[i], &self.series[i]);
+            if series.is_empty() {
+                continue;
+            }
+            let mut names: Vec<&str> = def.labels.to_vec();
+            names.sort_unstable();
+            out.push_str("# HELP ");
+            out.push_str(def.name);
+            out.push(' ');
+            out.push_str(&escape(def.help, false));
+            out.push_str("\n# TYPE ");
+            out.push_str(def.name);
+            out.push(' ');
+            out.push_str(def.kind.as_str());
+            out.push('\n');
+            for (values, value) in series {
+                out.push_str(def.name);
+                for (n, (name, v)) in names.iter().zip(values).enumerate() {
+                    out.push_str(if n == 0 { "{" } else { "," });
+                    out.push_str(name);
+                    out.push_str("=\"");
+                    out.push_str(&escape(v, true));
+                    out.push('"');
+                }
+                if !names.is_empty() {
+                    out.push('}');
+                }
+                out.push(' ');
+                out.push_str(&value.to_string());
+                out.push('\n');
             }
         }
-        for (class, n) in &cs.findings_total {
-            self.add(M::FindingsTotal, &[target, c, class.as_str()], *n);
+        out
+    }
+}
+
+impl Sink for Exposition {
+    fn set(&mut self, m: M, labels: &[&str], value: f64) {
+        self.series[m as usize].insert(Exposition::key(m, labels), value);
+    }
+
+    fn add(&mut self, m: M, labels: &[&str], n: u64) {
+        *self.series[m as usize]
+            .entry(Exposition::key(m, labels))
+            .or_default() += n as f64;
+    }
+}
+
+/// The text format's escaping: `\`, newline, and (in label values) `"`.
+fn escape(s: &str, quote: bool) -> std::borrow::Cow<'_, str> {
+    let special = s.contains(['\\', '\n']) || (quote && s.contains('"'));
+    if !special {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            c => out.push(c),
         }
-        for (class, severity) in &cs.seen {
-            let present = o
-                .findings
-                .iter()
-                .any(|f| f.class == *class && f.severity == *severity);
-            self.set(
-                M::Finding,
-                &[target, c, class.as_str(), severity.as_str()],
-                if present { 1.0 } else { 0.0 },
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Every series of the current state.
+fn fill_state(m: &mut impl Sink, state: &State) {
+    m.set(
+        M::BuildInfo,
+        &[env!("CARGO_PKG_VERSION"), crate::REVISION],
+        1.0,
+    );
+    m.set(
+        M::ReloadOk,
+        &[],
+        if state.reload_successful { 1.0 } else { 0.0 },
+    );
+    m.set(M::ReloadTs, &[], secs(state.reload_success_at));
+    for (target, region) in &state.regions {
+        m.set(M::TargetInfo, &[target, region], 1.0);
+    }
+    if let Some(reading) = state.postfix_reading {
+        m.set(M::PostfixLogReading, &[], if reading { 1.0 } else { 0.0 });
+    }
+    for (target, p) in &state.postfix {
+        for ((status, class), n) in &p.counts {
+            m.add(
+                M::PostfixDeliveries,
+                &[target, status.as_str(), class.as_str()],
+                *n,
             );
         }
-        let facts = &o.facts;
-        if let Some(t) = facts.tls.as_ref().and_then(|t| t.certificate_not_after) {
-            self.set(M::TlsExpiry, &[target], t as f64);
-        }
-        if let Some(id) = &facts.identity {
-            self.set(
-                M::IdentityInfo,
-                &[target, &id.account, id.principal_type.as_str(), &id.arn],
-                1.0,
+        for (status, at) in &p.last {
+            m.set(
+                M::PostfixLastDelivery,
+                &[target, status.as_str()],
+                secs(*at),
             );
         }
-        if let Some(t) = facts.credentials_expiry {
-            self.set(M::CredentialsExpiry, &[target], t as f64);
+    }
+    for ((target, check), seconds) in &state.intervals {
+        m.set(M::CheckInterval, &[target, check.as_str()], *seconds);
+    }
+    for (target, checks) in &state.targets {
+        for (check, cs) in checks {
+            fill_check(m, target, *check, cs);
         }
-        if let Some(a) = &facts.account {
-            let t = [target];
-            self.set(M::Max24h, &t, a.max_24_hour_send);
-            self.set(M::Sent24h, &t, a.sent_last_24_hours);
-            self.set(M::MaxRate, &t, a.max_send_rate);
-            self.set(
-                M::Production,
-                &t,
-                if a.production_access_enabled {
-                    1.0
-                } else {
-                    0.0
-                },
-            );
-            self.set(M::Sending, &t, if a.sending_enabled { 1.0 } else { 0.0 });
-            if let Some(status) = &a.enforcement_status {
-                for s in ENFORCEMENT {
-                    let on = status.eq_ignore_ascii_case(s);
-                    self.set(M::Enforcement, &[target, s], if on { 1.0 } else { 0.0 });
-                }
+        // Every AWS check measures the skew; show the freshest.
+        let skew = checks
+            .values()
+            .filter_map(|cs| cs.latest.as_ref())
+            .filter_map(|o| o.facts.clock_skew_seconds.map(|s| (o.finished, s)))
+            .max_by_key(|(t, _)| *t);
+        if let Some((_, skew)) = skew {
+            m.set(M::ClockSkew, &[target], skew);
+        }
+    }
+}
+
+fn fill_check(sink: &mut impl Sink, target: &str, check: CheckKind, cs: &CheckState) {
+    let c = check.as_str();
+    if let Some(left) = cs.budget_remaining {
+        sink.set(M::Budget, &[target], f64::from(left));
+    }
+    let tc = [target, c];
+    if let Some(t) = cs.last_attempt {
+        sink.set(M::LastRun, &tc, secs(t));
+    }
+    let Some(o) = &cs.latest else { return };
+    sink.set(
+        M::Success,
+        &tc,
+        f64::from(u8::from(o.status() <= Status::Warning)),
+    );
+    sink.set(M::Status, &tc, f64::from(o.status().exit_code()));
+    sink.set(M::Duration, &tc, o.duration.as_secs_f64());
+    sink.add(M::RunsTotal, &tc, cs.runs);
+    if let Some(t) = cs.last_success {
+        sink.set(M::LastSuccess, &tc, secs(t));
+    }
+    for p in &o.phases {
+        sink.set(M::PhaseDuration, &[target, c, p.name], p.seconds);
+        if let (CheckKind::Smtp, Some(code)) = (check, p.code) {
+            sink.set(M::ReplyCode, &[target, p.name], f64::from(code));
+        }
+    }
+    for (class, n) in &cs.findings_total {
+        sink.add(M::FindingsTotal, &[target, c, class.as_str()], *n);
+    }
+    for (class, severity) in &cs.seen {
+        let present = o
+            .findings
+            .iter()
+            .any(|f| f.class == *class && f.severity == *severity);
+        sink.set(
+            M::Finding,
+            &[target, c, class.as_str(), severity.as_str()],
+            if present { 1.0 } else { 0.0 },
+        );
+    }
+    let facts = &o.facts;
+    if let Some(t) = facts.tls.as_ref().and_then(|t| t.certificate_not_after) {
+        sink.set(M::TlsExpiry, &[target], t as f64);
+    }
+    if let Some(id) = &facts.identity {
+        sink.set(
+            M::IdentityInfo,
+            &[target, &id.account, id.principal_type.as_str(), &id.arn],
+            1.0,
+        );
+    }
+    if let Some(t) = facts.credentials_expiry {
+        sink.set(M::CredentialsExpiry, &[target], t as f64);
+    }
+    if let Some(a) = &facts.account {
+        let t = [target];
+        sink.set(M::Max24h, &t, a.max_24_hour_send);
+        sink.set(M::Sent24h, &t, a.sent_last_24_hours);
+        sink.set(M::MaxRate, &t, a.max_send_rate);
+        sink.set(
+            M::Production,
+            &t,
+            if a.production_access_enabled {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        sink.set(M::Sending, &t, if a.sending_enabled { 1.0 } else { 0.0 });
+        if let Some(status) = &a.enforcement_status {
+            for s in ENFORCEMENT {
+                let on = status.eq_ignore_ascii_case(s);
+                sink.set(M::Enforcement, &[target, s], if on { 1.0 } else { 0.0 });
             }
         }
     }
@@ -630,6 +702,127 @@ pub fn reference_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+    // The `prometheus` crate's registry and encoder: the reference the
+    // direct exposition writer is held to.
+    /// A registered family.
+    enum Family {
+        Gauge(GaugeVec),
+        Counter(IntCounterVec),
+    }
+
+    /// The metric families, created fresh for each scrape from [`METRICS`].
+    struct Families(Vec<Family>);
+
+    impl Families {
+        fn register(r: &Registry) -> Self {
+            Families(
+                METRICS
+                    .iter()
+                    .map(|d| {
+                        let opts = Opts::new(d.name, d.help);
+                        match d.kind {
+                            Kind::Gauge => {
+                                let g = GaugeVec::new(opts, d.labels).expect("valid metric");
+                                r.register(Box::new(g.clone())).expect("unique metric");
+                                Family::Gauge(g)
+                            }
+                            Kind::Counter => {
+                                let c = IntCounterVec::new(opts, d.labels).expect("valid metric");
+                                r.register(Box::new(c.clone())).expect("unique metric");
+                                Family::Counter(c)
+                            }
+                        }
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    impl Sink for Families {
+        fn set(&mut self, m: M, labels: &[&str], value: f64) {
+            if let Family::Gauge(g) = &self.0[m as usize] {
+                g.with_label_values(labels).set(value);
+            }
+        }
+
+        fn add(&mut self, m: M, labels: &[&str], n: u64) {
+            if let Family::Counter(c) = &self.0[m as usize] {
+                c.with_label_values(labels).inc_by(n);
+            }
+        }
+    }
+
+    /// The state rendered through the crate's registry and encoder.
+    fn reference(m: &Metrics) -> String {
+        let registry = Registry::new();
+        let mut families = Families::register(&registry);
+        fill_state(&mut families, &m.lock());
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut buf)
+            .unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn exposition_equals_the_reference_encoder() {
+        use crate::outcome::{AccountFacts, IdentityFacts, Phase, PrincipalType, TlsFacts};
+        let m = Metrics::new();
+        for target in ["b-relay", "a \"quoted\" \\ target"] {
+            let mut o = Outcome::failed(
+                CheckKind::Smtp,
+                Finding::new(Class::AuthCredentialsInvalid, "535"),
+            );
+            o.phases.push(
+                Phase::new("auth", Duration::from_millis(20), false)
+                    .with_reply(Some(535), Some("Authentication Credentials Invalid")),
+            );
+            o.facts.tls = Some(TlsFacts {
+                version: Some("TLSv1.3".into()),
+                certificate_not_after: Some(1_800_000_000),
+            });
+            m.record(target, &o);
+            let mut a = Outcome::new(CheckKind::Account);
+            a.facts.account = Some(AccountFacts {
+                max_24_hour_send: 200.0,
+                max_send_rate: 1.5,
+                sent_last_24_hours: 1.0e-7,
+                production_access_enabled: false,
+                sending_enabled: true,
+                enforcement_status: Some("PROBATION".into()),
+            });
+            a.facts.clock_skew_seconds = Some(-0.25);
+            m.record(target, &a);
+            let mut i = Outcome::new(CheckKind::Identity);
+            i.facts.identity = Some(IdentityFacts {
+                account: "123456789012".into(),
+                arn: "arn:aws:iam::123456789012:user/x\ny".into(),
+                user_id: "AIDA".into(),
+                principal_type: PrincipalType::IamUser,
+            });
+            i.facts.credentials_expiry = Some(1_900_000_000);
+            m.record(target, &i);
+            m.record_delivery(
+                target,
+                DeliveryStatus::Deferred,
+                Class::AuthCredentialsInvalid,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            );
+        }
+        m.set_postfix_reading(Some(true));
+        let direct = m.render();
+        assert_eq!(direct, reference(&m));
+        assert!(
+            direct.contains("ses_probe_account_sent_last_24h{target=\"b-relay\"} 0.0000001"),
+            "{direct}"
+        );
+        // Unchanged state: the same text, from the cache.
+        assert_eq!(m.render(), direct);
+        m.set_reload(false);
+        assert_ne!(m.render(), direct);
+    }
     use crate::outcome::{AccountFacts, Finding, Phase};
     use std::time::Duration;
 
