@@ -233,7 +233,10 @@ async fn check_loop(target: &Target, check: Check<'_>, permits: &Semaphore, sink
     loop {
         let outcome = {
             let _permit = permits.acquire().await;
-            run_check(target, check).await
+            // Boxed: a loop spends nearly all its life asleep, and an
+            // unboxed check would make every sleeping loop as large as the
+            // largest check's state machine.
+            Box::pin(run_check(target, check)).await
         };
         sink(target, &outcome);
         tokio::time::sleep(next_delay(interval)).await;
