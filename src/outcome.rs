@@ -357,12 +357,6 @@ impl Outcome {
         }
         best
     }
-
-    /// Sum of phase times; never more than `duration` when phases are timed
-    /// inside the check's own clock.
-    pub fn phase_seconds(&self) -> f64 {
-        self.phases.iter().map(|p| p.seconds).sum()
-    }
 }
 
 /// The outcomes of one target's checks, in report order.
