@@ -72,6 +72,11 @@ pub async fn run(target: &Target, api: &ApiTarget) -> Outcome {
                 });
             }
             Err(f) if f.details.aws_code.as_deref() == Some("NotFoundException") => {
+                // An answer, and the one the check asked for: not a failed
+                // phase.
+                if let Some(p) = outcome.phases.last_mut() {
+                    p.ok = true;
+                }
                 states.push(IdentityState {
                     identity: name,
                     kind: kind.to_owned(),
