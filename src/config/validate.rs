@@ -1119,4 +1119,50 @@ interval = \"every minute\"
         let plan = parse(&text, path, &env).unwrap_or_else(|e| panic!("{e}"));
         assert!(plan.targets.len() >= 2);
     }
+
+    #[test]
+    fn audit_keys() {
+        let base = "[[target]]\nname = \"a\"\nregion = \"eu-west-1\"\n";
+        let err = |text: &str| {
+            parse(text, "t.toml", &env())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        // The audit needs a sender.
+        let e = err(&format!(
+            "{base}[target.api]\npermissions = true\nsender = true\n"
+        ));
+        assert!(
+            e.contains("target[0].api.permissions: needs a sender"),
+            "{e}"
+        );
+        assert!(e.contains("target[0].api.sender: needs a sender"), "{e}");
+        let e = err(&format!(
+            "{base}expected_account = \"12345\"\n[target.api]\naudit_from = \"nobody\"\n"
+        ));
+        assert!(
+            e.contains("expected_account: `12345` is not an AWS account ID"),
+            "{e}"
+        );
+        assert!(
+            e.contains("audit_from: `nobody` is not an e-mail address"),
+            "{e}"
+        );
+        // send.from is the default sender; the checks are off by default.
+        let plan = parse(
+            &format!("{base}expected_account = \"123456789012\"\n[target.api]\nsender = true\n[target.api.send]\nfrom = \"p@example.com\"\n"),
+            "t.toml",
+            &env(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let t = &plan.targets[0];
+        assert_eq!(t.expected_account.as_deref(), Some("123456789012"));
+        let api = t.api.as_ref().unwrap();
+        assert_eq!(api.audit_from.as_deref(), Some("p@example.com"));
+        assert!(api.sender && !api.permissions && api.smtp_key_ownership);
+        assert_eq!(api.audit_interval, DEFAULT_AUDIT_INTERVAL);
+        let kinds: Vec<_> = t.checks().iter().map(|c| c.kind().as_str()).collect();
+        assert_eq!(kinds, ["identity", "account", "sender", "send"]);
+    }
 }
