@@ -1,4 +1,5 @@
-//! AWS SDK plumbing shared by the identity, account and send checks.
+//! AWS SDK plumbing shared by the API checks (identity, account,
+//! permissions, sender, send) and the SMTP check's key-ownership lookup.
 //!
 //! An [`ApiSession`] is opened per check run: it checks the region, resolves the
 //! credentials *before* any request (so a broken credential chain is
@@ -184,6 +185,16 @@ impl ApiSession {
         aws_sdk_sesv2::Client::from_conf(b.build())
     }
 
+    /// An IAM client (IAM is global: the SDK picks the partition's
+    /// endpoint), or `iam_endpoint_url`.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let mut b = aws_sdk_iam::config::Builder::from(&self.sdk).interceptor(self.clock.clone());
+        if let Some(url) = &self.api.iam_endpoint_url {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_iam::Client::from_conf(b.build())
+    }
+
     /// Run one API call: time it, record its phase and the clock skew, and
     /// on error add the classified finding and mark the outcome failed.
     /// `action` is the IAM action the call needs: SES names it in a denial
@@ -195,6 +206,31 @@ impl ApiSession {
         action: &str,
         fut: F,
     ) -> Option<T>
+    where
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match self.try_call(outcome, phase, action, fut).await {
+            Ok(value) => Some(value),
+            Err(finding) => {
+                outcome.fail(finding);
+                None
+            }
+        }
+    }
+
+    /// [`ApiSession::call`] that hands a failure back as its finding instead
+    /// of failing the outcome: for calls whose failure the check judges
+    /// itself (a denied simulation is a warning, a missing identity is a
+    /// finding of its own). The phase and the clock skew are recorded
+    /// either way.
+    pub async fn try_call<T, E, F>(
+        &self,
+        outcome: &mut Outcome,
+        phase: &'static str,
+        action: &str,
+        fut: F,
+    ) -> Result<T, Finding>
     where
         F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -216,7 +252,7 @@ impl ApiSession {
                 outcome
                     .phases
                     .push(Phase::new(phase, elapsed, true).with_reply(reading.status, None));
-                Some(value)
+                Ok(value)
             }
             Ok(Err(err)) => {
                 let mut finding = classify_sdk_error(&err, phase, skew).denying(action);
@@ -229,8 +265,7 @@ impl ApiSession {
                 outcome
                     .phases
                     .push(Phase::new(phase, elapsed, false).with_reply(status, None));
-                outcome.fail(finding);
-                None
+                Err(finding)
             }
             Err(_) => {
                 outcome.phases.push(Phase::new(phase, elapsed, false));
@@ -238,8 +273,7 @@ impl ApiSession {
                     Class::Timeout,
                     format!("{phase} did not finish within {}s", limit.as_secs_f64()),
                 );
-                outcome.fail(finding.in_phase(phase));
-                None
+                Err(finding.in_phase(phase))
             }
         }
     }

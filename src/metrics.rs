@@ -27,6 +27,26 @@ use crate::postfix::log::Status as DeliveryStatus;
 
 /// Enforcement statuses shown one-hot, as SES documents them.
 const ENFORCEMENT: [&str; 3] = ["HEALTHY", "PROBATION", "SHUTDOWN"];
+/// Identity verification and DKIM statuses shown one-hot, as SES documents
+/// them; `NOT_FOUND` (verification only) is an identity absent from the
+/// region.
+const VERIFICATION: [&str; 6] = [
+    "SUCCESS",
+    "PENDING",
+    "FAILED",
+    "TEMPORARY_FAILURE",
+    "NOT_STARTED",
+    "NOT_FOUND",
+];
+const DKIM: [&str; 5] = [
+    "SUCCESS",
+    "PENDING",
+    "FAILED",
+    "TEMPORARY_FAILURE",
+    "NOT_STARTED",
+];
+/// Custom MAIL FROM domain statuses (shown only when one is set).
+const MAIL_FROM: [&str; 4] = ["SUCCESS", "PENDING", "FAILED", "TEMPORARY_FAILURE"];
 
 /// One row of the landing page.
 #[derive(Clone, Debug, PartialEq)]
@@ -378,6 +398,10 @@ metrics! {
         "One-hot: 1 for the account's current enforcement status, 0 for the others.";
     Budget: "ses_probe_send_budget_remaining", Gauge, T,
         "Probe messages the send check may still send today.";
+    PermissionAllowed: "ses_probe_permission_allowed", Gauge, &["target", "action"],
+        "1 if IAM's policy simulator allows the action to the target's principal (on the sender's identities for the sending actions), 0 if it denies it; from the last run of the permissions check.";
+    IdentityStatus: "ses_probe_identity_status", Gauge, &["target", "identity", "kind", "status"],
+        "One-hot: 1 for the sender identity's current status of that kind (verification, dkim, mail_from), 0 for the others; from the last run of the sender check.";
     TargetInfo: "ses_probe_target_info", Gauge, &["target", "region"],
         "Always 1 for each configured target; its AWS region in the label (empty when none was found).";
     PostfixDeliveries: "ses_probe_postfix_deliveries_total", Counter, &["target", "status", "class"],
@@ -630,17 +654,54 @@ fn fill_check(sink: &mut impl Sink, target: &str, check: CheckKind, cs: &CheckSt
             }
         }
     }
+    if let Some(p) = &facts.permissions {
+        for r in &p.actions {
+            sink.set(
+                M::PermissionAllowed,
+                &[target, &r.action],
+                if r.allowed() { 1.0 } else { 0.0 },
+            );
+        }
+    }
+    for id in &facts.sender {
+        let mut one_hot = |kind: &str, all: &[&str], status: &str| {
+            for s in all {
+                let on = status.eq_ignore_ascii_case(s);
+                sink.set(
+                    M::IdentityStatus,
+                    &[target, &id.identity, kind, s],
+                    if on { 1.0 } else { 0.0 },
+                );
+            }
+        };
+        if !id.exists {
+            one_hot("verification", &VERIFICATION, "NOT_FOUND");
+            continue;
+        }
+        if let Some(s) = &id.verification_status {
+            one_hot("verification", &VERIFICATION, s);
+        }
+        if let Some(s) = &id.dkim_status {
+            one_hot("dkim", &DKIM, s);
+        }
+        if let (Some(_), Some(s)) = (&id.mail_from_domain, &id.mail_from_status) {
+            one_hot("mail_from", &MAIL_FROM, s);
+        }
+    }
 }
 
 /// Label values, for the docs: the vocabulary of every label above.
 const LABELS: &[(&str, &str)] = &[
     ("target", "the name of a target in the configuration file"),
-    ("check", "`smtp`, `identity`, `account`, `send`"),
+    ("check", "`smtp`, `identity`, `account`, `permissions`, `sender`, `send`"),
     ("class", "a failure class from [failure-classes.md](failure-classes.md) (`auth_credentials_invalid`, `sandbox`, ...)"),
     ("severity", "`warning`, `critical` (the class's default severity)"),
-    ("phase", "SMTP phase: `dns`, `connect`, `banner`, `ehlo`, `starttls`, `tls`, `ehlo_tls`, `auth`, `mail`, `rcpt`, `data`, `quit`; API checks: `credentials` (resolving the credential chain), then the operation: `GetCallerIdentity`, `GetAccount`, `SendEmail`"),
+    ("phase", "SMTP phase: `dns`, `connect`, `banner`, `ehlo`, `starttls`, `tls`, `ehlo_tls`, `auth`, `mail`, `rcpt`, `data`, `quit`; API checks: `credentials` (resolving the credential chain), then the operation: `GetCallerIdentity`, `GetAccount`, `SimulatePrincipalPolicy`, `GetEmailIdentity`, `ListEmailIdentities`, `SendEmail`"),
     ("principal_type", "`root`, `iam_user`, `assumed_role`, `federated_user`, `other`"),
-    ("status", "SES enforcement status on `ses_probe_account_enforcement_status`: `HEALTHY`, `PROBATION`, `SHUTDOWN`; Postfix's delivery outcome on the `ses_probe_postfix_*` metrics: `sent`, `deferred`, `bounced`"),
+    ("status", "SES enforcement status on `ses_probe_account_enforcement_status`: `HEALTHY`, `PROBATION`, `SHUTDOWN`; Postfix's delivery outcome on the `ses_probe_postfix_*` metrics: `sent`, `deferred`, `bounced`; an identity's status on `ses_probe_identity_status`: `SUCCESS`, `PENDING`, `FAILED`, `TEMPORARY_FAILURE`, `NOT_STARTED` (not for `mail_from`), `NOT_FOUND` (only `verification`: no such identity in the region)"),
+    ("action", "an IAM action the permissions check simulates: `ses:SendEmail`, `ses:SendRawEmail`, `ses:GetAccount`, and with `smtp_credentials_admin` `iam:ListUsers`, `iam:CreateUser`, `iam:PutUserPolicy`, `iam:CreateAccessKey`"),
+    ("identity", "a sender identity the sender check reads: the configured address (`audit_from` or `send.from`) and its domain"),
+    ("kind", "on `ses_probe_identity_status`: `verification`, `dkim`, `mail_from`"),
     ("region", "the target's AWS region (`eu-west-1`, ...), from its config, the environment or the AWS profile"),
 ];
 
@@ -945,5 +1006,60 @@ mod tests {
         assert!(text.contains(r#"ses_probe_last_run_timestamp_seconds{check="send",target="a"}"#));
         assert!(!text.contains("ses_probe_runs_total{"));
         assert!(!text.contains("ses_probe_success{"));
+    }
+
+    #[test]
+    fn permissions_and_identity_status() {
+        use crate::outcome::{IdentityState, PermissionFacts, PermissionResult};
+        let m = Metrics::new();
+        let mut o = Outcome::new(CheckKind::Permissions);
+        o.facts.permissions = Some(PermissionFacts {
+            policy_source: "arn:aws:iam::123456789012:user/u".into(),
+            actions: vec![
+                PermissionResult {
+                    action: "ses:SendEmail".into(),
+                    resource: "arn:x".into(),
+                    decision: "implicit_deny".into(),
+                },
+                PermissionResult {
+                    action: "ses:GetAccount".into(),
+                    resource: "*".into(),
+                    decision: "allowed".into(),
+                },
+            ],
+            note: None,
+        });
+        m.record("a", &o);
+        let mut o = Outcome::new(CheckKind::Sender);
+        o.facts.sender = vec![
+            IdentityState {
+                identity: "p@example.com".into(),
+                kind: "email_address".into(),
+                ..IdentityState::default()
+            },
+            IdentityState {
+                identity: "example.com".into(),
+                kind: "domain".into(),
+                exists: true,
+                verification_status: Some("SUCCESS".into()),
+                dkim_status: Some("PENDING".into()),
+                ..IdentityState::default()
+            },
+        ];
+        m.record("a", &o);
+        let text = m.render();
+        for want in [
+            r#"ses_probe_permission_allowed{action="ses:SendEmail",target="a"} 0"#,
+            r#"ses_probe_permission_allowed{action="ses:GetAccount",target="a"} 1"#,
+            r#"ses_probe_identity_status{identity="p@example.com",kind="verification",status="NOT_FOUND",target="a"} 1"#,
+            r#"ses_probe_identity_status{identity="p@example.com",kind="verification",status="SUCCESS",target="a"} 0"#,
+            r#"ses_probe_identity_status{identity="example.com",kind="verification",status="SUCCESS",target="a"} 1"#,
+            r#"ses_probe_identity_status{identity="example.com",kind="dkim",status="PENDING",target="a"} 1"#,
+            r#"ses_probe_identity_status{identity="example.com",kind="dkim",status="SUCCESS",target="a"} 0"#,
+        ] {
+            assert!(text.contains(want), "{want} missing:\n{text}");
+        }
+        assert!(!text.contains(r#"kind="mail_from""#), "{text}");
+        assert!(!text.contains(r#"identity="p@example.com",kind="dkim""#));
     }
 }

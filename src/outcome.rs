@@ -23,16 +23,24 @@ pub enum CheckKind {
     Identity,
     /// `sesv2:GetAccount`: quota, sandbox, sending and enforcement status.
     Account,
+    /// `iam:SimulatePrincipalPolicy`: may the principal send from the
+    /// configured sender, without sending.
+    Permissions,
+    /// `sesv2:GetEmailIdentity`: the sender identity's verification, DKIM
+    /// and MAIL FROM state, without sending.
+    Sender,
     /// `sesv2:SendEmail` to the mailbox simulator, under a daily budget.
     Send,
 }
 
 impl CheckKind {
     /// Every check, in the order reports list them.
-    pub const ALL: [CheckKind; 4] = [
+    pub const ALL: [CheckKind; 6] = [
         CheckKind::Smtp,
         CheckKind::Identity,
         CheckKind::Account,
+        CheckKind::Permissions,
+        CheckKind::Sender,
         CheckKind::Send,
     ];
 
@@ -42,6 +50,8 @@ impl CheckKind {
             CheckKind::Smtp => "smtp",
             CheckKind::Identity => "identity",
             CheckKind::Account => "account",
+            CheckKind::Permissions => "permissions",
+            CheckKind::Sender => "sender",
             CheckKind::Send => "send",
         }
     }
@@ -257,6 +267,94 @@ pub struct AccountFacts {
     pub enforcement_status: Option<String>,
 }
 
+/// One simulated (action, resource) pair of the permissions check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PermissionResult {
+    pub action: String,
+    /// The resource ARN, or `*`.
+    pub resource: String,
+    /// `allowed`, `explicit_deny` or `implicit_deny`.
+    pub decision: String,
+}
+
+impl PermissionResult {
+    pub fn allowed(&self) -> bool {
+        self.decision == "allowed"
+    }
+}
+
+/// What the permissions check simulated.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PermissionFacts {
+    /// The ARN whose policies were simulated (an assumed role's role ARN).
+    pub policy_source: String,
+    /// One line per action: allowed when any of the sender's identity ARNs
+    /// allows it and none denies it explicitly.
+    pub actions: Vec<PermissionResult>,
+    /// Why nothing was simulated, when nothing was (root credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One sender identity as `sesv2:GetEmailIdentity` describes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct IdentityState {
+    /// The address or domain.
+    pub identity: String,
+    /// `email_address` or `domain`.
+    pub kind: String,
+    /// Whether the identity exists in the target's region.
+    pub exists: bool,
+    /// `SUCCESS`, `PENDING`, `FAILED`, `TEMPORARY_FAILURE`, `NOT_STARTED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_for_sending: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dkim_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dkim_signing_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_from_domain: Option<String>,
+    /// `SUCCESS`, `PENDING`, `FAILED`, `TEMPORARY_FAILURE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_from_status: Option<String>,
+    /// `USE_DEFAULT_VALUE` or `REJECT_MESSAGE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_from_behavior_on_mx_failure: Option<String>,
+    /// The identity's own sending flag (from `ListEmailIdentities`; absent
+    /// when that call was not allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sending_enabled: Option<bool>,
+}
+
+/// Who owns the SMTP user name (an access key ID), from STS and IAM.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SmtpKeyFacts {
+    pub access_key_id: String,
+    /// The key's account (`sts:GetAccessKeyInfo`); absent when it could not
+    /// be asked, and then ownership is unknown, not fine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The account of the target's API credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_account: Option<String>,
+    /// The IAM user the key belongs to (`iam:GetAccessKeyLastUsed`, only
+    /// answered for keys of the caller's own account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// When the key was last used, seconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_region: Option<String>,
+    /// Why the owner is unknown (the API side failed), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_because: Option<String>,
+}
+
 /// Measured facts a check may report besides its findings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Facts {
@@ -266,6 +364,15 @@ pub struct Facts {
     pub identity: Option<IdentityFacts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<AccountFacts>,
+    /// The permissions check's simulation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<PermissionFacts>,
+    /// The sender check's identities: the address, then its domain.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sender: Vec<IdentityState>,
+    /// The SMTP check's key ownership, when the target has API credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_key: Option<SmtpKeyFacts>,
     /// AWS clock minus local clock, in seconds (positive: the local clock is
     /// behind AWS, as in "Signature expired").
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -164,7 +164,7 @@ fn assert_fails(o: &Outcome, class: Class, phase: &str) {
         o.status(),
         Status::Critical.max(Status::from(class.severity()))
     );
-    assert!(phase_seconds(&o) <= o.duration.as_secs_f64() + 1e-9);
+    assert!(phase_seconds(o) <= o.duration.as_secs_f64() + 1e-9);
 }
 
 fn no_auth_sent(server: &FakeSmtp) {

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod audit;
 mod aws;
 mod cli;
 mod corpus;

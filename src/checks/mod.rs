@@ -14,7 +14,9 @@
 
 pub mod account;
 pub mod identity;
+pub mod permissions;
 pub mod send;
+pub mod sender;
 pub mod smtp;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -29,6 +31,8 @@ pub enum Check<'a> {
     Smtp(&'a SmtpTarget),
     Identity(&'a ApiTarget),
     Account(&'a ApiTarget),
+    Permissions(&'a ApiTarget),
+    Sender(&'a ApiTarget),
     Send(&'a ApiTarget, &'a ApiSend),
 }
 
@@ -39,6 +43,8 @@ impl Check<'_> {
             Check::Smtp(_) => CheckKind::Smtp,
             Check::Identity(_) => CheckKind::Identity,
             Check::Account(_) => CheckKind::Account,
+            Check::Permissions(_) => CheckKind::Permissions,
+            Check::Sender(_) => CheckKind::Sender,
             Check::Send(..) => CheckKind::Send,
         }
     }
@@ -49,6 +55,7 @@ impl Check<'_> {
             Check::Smtp(s) => s.interval,
             Check::Identity(a) => a.identity_interval,
             Check::Account(a) => a.account_interval,
+            Check::Permissions(a) | Check::Sender(a) => a.audit_interval,
             Check::Send(_, s) => s.interval,
         }
     }
@@ -62,14 +69,20 @@ impl Check<'_> {
             Check::Smtp(s) => s.phase_timeout * SMTP_PHASES,
             // The credential chain, then one call (with slack).
             Check::Identity(a) | Check::Account(a) | Check::Send(a, _) => a.timeout * API_PHASES,
+            // GetCallerIdentity and two simulations; two GetEmailIdentity
+            // calls and a few pages of ListEmailIdentities.
+            Check::Permissions(a) | Check::Sender(a) => a.timeout * AUDIT_PHASES,
         }
     }
 }
 
-/// Most phases an SMTP check can go through, counted generously.
-const SMTP_PHASES: u32 = 14;
+/// Most phases an SMTP check can go through, counted generously, plus the
+/// key-ownership lookup's bounded share (see [`smtp::OWNERSHIP_PHASES`]).
+const SMTP_PHASES: u32 = 14 + smtp::OWNERSHIP_PHASES;
 /// Credential resolution and one call, each with its timeout, plus slack.
 const API_PHASES: u32 = 4;
+/// Credential resolution and up to six calls, with slack.
+const AUDIT_PHASES: u32 = 8;
 
 impl Target {
     /// The checks this target runs, in report order.
@@ -84,6 +97,12 @@ impl Target {
             }
             if api.account {
                 out.push(Check::Account(api));
+            }
+            if api.permissions {
+                out.push(Check::Permissions(api));
+            }
+            if api.sender {
+                out.push(Check::Sender(api));
             }
             if let Some(send) = &api.send {
                 out.push(Check::Send(api, send));
@@ -106,6 +125,8 @@ pub async fn run(target: &Target, check: Check<'_>) -> Outcome {
         Check::Smtp(smtp) => smtp::run(target, smtp).await,
         Check::Identity(api) => identity::run(target, api).await,
         Check::Account(api) => account::run(target, api).await,
+        Check::Permissions(api) => permissions::run(target, api).await,
+        Check::Sender(api) => sender::run(target, api).await,
         Check::Send(api, send) => send::run(target, api, send).await,
     };
     outcome.check = check.kind();

@@ -45,6 +45,16 @@
 //!   are kept.
 //! - `quit` is polite, not part of the verdict: its failure is recorded in
 //!   the phase but does not fail the check.
+//! - Key ownership: when the target also has API credentials (and
+//!   `smtp_key_ownership` is not off), after everything above, STS is
+//!   asked which account the SMTP user name (an access key ID) belongs to
+//!   (`sts:GetAccessKeyInfo`), compared with `expected_account` (critical
+//!   when it differs) or else with the API credentials' own account
+//!   (warning): `smtp_key_other_account`. For a key of the API's own
+//!   account, `iam:GetAccessKeyLastUsed` adds the IAM user and the key's
+//!   last use to the facts. The lookup is bounded (a few phase timeouts)
+//!   and never fails the check: when the API side cannot answer, the facts
+//!   say the owner is unknown, and nothing claims it is fine.
 
 mod tls;
 mod wire;
@@ -61,7 +71,7 @@ use tokio_rustls::TlsConnector;
 use crate::config::{AuthMechanism, SmtpSend, SmtpTarget, Target, TlsMode};
 use crate::credentials::{analyse_smtp, Secret, SmtpCredentials};
 use crate::diagnosis::{classify_smtp_reply, redact, Class, Details, Severity};
-use crate::outcome::{CheckKind, Finding, Outcome, Phase, TlsFacts};
+use crate::outcome::{CheckKind, Finding, Outcome, Phase, SmtpKeyFacts, TlsFacts};
 use crate::text::truncate;
 
 use wire::{Capabilities, Conn, Reply, WireError};
@@ -74,7 +84,7 @@ pub async fn run(target: &Target, smtp: &SmtpTarget) -> Outcome {
         return Outcome::failed(CheckKind::Smtp, Finding::region_missing());
     };
     match &smtp.postfix {
-        None => probe_with(smtp, region, Vec::new()).await,
+        None => probe_with(target, smtp, region, Vec::new()).await,
         Some(dir) => {
             // Postfix's settings and maps are read again at every run: the
             // probe must use what Postfix would use now.
@@ -95,7 +105,7 @@ pub async fn run(target: &Target, smtp: &SmtpTarget) -> Outcome {
                     )
                 }
             };
-            probe_postfix(smtp, region, resolution).await
+            probe_postfix(target, smtp, region, resolution).await
         }
     }
 }
@@ -103,6 +113,7 @@ pub async fn run(target: &Target, smtp: &SmtpTarget) -> Outcome {
 /// Probe with the relay, TLS, CA, mechanisms and credentials Postfix
 /// would use; when they stop Postfix's mail, fail without connecting.
 async fn probe_postfix(
+    target: &Target,
     smtp: &SmtpTarget,
     region: &str,
     resolution: crate::postfix::Resolution,
@@ -145,17 +156,187 @@ async fn probe_postfix(
         crate::regions::region_of_smtp_host(&effective.host).unwrap_or_else(|| region.to_owned());
     let mut provenance = provenance;
     provenance.push(format!("credentials: {} from {from}", effective.username));
-    let mut outcome = probe_with(&effective, &relay_region, std::mem::take(&mut findings)).await;
+    let mut outcome = probe_with(
+        target,
+        &effective,
+        &relay_region,
+        std::mem::take(&mut findings),
+    )
+    .await;
     outcome.facts.postfix = provenance;
     outcome
 }
 
 /// The SMTP check proper: local analysis, then the session. `extra` are
 /// findings from reading Postfix that do not stop the probe.
-async fn probe_with(smtp: &SmtpTarget, region: &str, extra: Vec<Finding>) -> Outcome {
+async fn probe_with(
+    target: &Target,
+    smtp: &SmtpTarget,
+    region: &str,
+    extra: Vec<Finding>,
+) -> Outcome {
     let mut outcome = probe_session(smtp, region).await;
     outcome.findings.extend(extra);
+    let limit = smtp.phase_timeout * OWNERSHIP_PHASES;
+    key_ownership(target, &smtp.username, limit, &mut outcome).await;
     outcome
+}
+
+/// How many phase timeouts the key-ownership lookup may take at most (the
+/// check's deadline allows for them).
+pub const OWNERSHIP_PHASES: u32 = 3;
+
+/// Who owns the SMTP key: see the module's notes. Adds facts and at most
+/// one finding; never fails the check.
+async fn key_ownership(target: &Target, key_id: &str, limit: Duration, outcome: &mut Outcome) {
+    use crate::credentials::{access_key_shape, AccessKeyShape};
+    let Some(api) = target.api.as_ref().filter(|a| a.smtp_key_ownership) else {
+        return;
+    };
+    if matches!(
+        access_key_shape(key_id),
+        AccessKeyShape::NotAKeyId | AccessKeyShape::OtherKeyId
+    ) {
+        return;
+    }
+    let mut facts = SmtpKeyFacts {
+        access_key_id: key_id.to_owned(),
+        ..SmtpKeyFacts::default()
+    };
+    match tokio::time::timeout(limit, key_owner(target, api, &mut facts)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => facts.unknown_because = Some(why),
+        Err(_) => {
+            facts.unknown_because = Some(format!(
+                "the API side did not answer within {}s",
+                limit.as_secs_f64()
+            ))
+        }
+    }
+    if let Some(why) = &facts.unknown_because {
+        tracing::info!(target = %target.name, reason = %why, "SMTP key owner unknown");
+    }
+    if let Some(finding) = ownership_finding(&facts, target.expected_account.as_deref()) {
+        outcome.findings.push(finding);
+    }
+    outcome.facts.smtp_key = Some(facts);
+}
+
+/// Ask STS (and IAM, for a key of the caller's own account) about the key.
+/// `Err` says why the owner is unknown.
+async fn key_owner(
+    target: &Target,
+    api: &crate::config::ApiTarget,
+    facts: &mut SmtpKeyFacts,
+) -> Result<(), String> {
+    // A scratch outcome: the API side's own findings (its credential chain,
+    // its secret's shape) belong to the API checks, not to this one.
+    let mut scratch = Outcome::new(CheckKind::Smtp);
+    let why = |o: &Outcome| {
+        o.findings
+            .last()
+            .map(|f| format!("{}: {}", f.class, f.message))
+            .unwrap_or_else(|| "the API credentials did not resolve".to_owned())
+    };
+    let Some(session) =
+        crate::aws::ApiSession::open(target.region.as_deref(), api, &mut scratch).await
+    else {
+        return Err(why(&scratch));
+    };
+    let sts = session.sts();
+    let info = session
+        .try_call(
+            &mut scratch,
+            "GetAccessKeyInfo",
+            "sts:GetAccessKeyInfo",
+            sts.get_access_key_info()
+                .access_key_id(&facts.access_key_id)
+                .send(),
+        )
+        .await
+        .map_err(|f| format!("{}: {}", f.class, f.message))?;
+    facts.account = info.account().map(str::to_owned);
+    if let Ok(me) = session
+        .try_call(
+            &mut scratch,
+            "GetCallerIdentity",
+            "sts:GetCallerIdentity",
+            sts.get_caller_identity().send(),
+        )
+        .await
+    {
+        facts.api_account = me.account().map(str::to_owned);
+    }
+    if facts.account.is_some() && facts.account == facts.api_account {
+        // IAM only answers for keys of the caller's own account; optional.
+        let used = session
+            .try_call(
+                &mut scratch,
+                "GetAccessKeyLastUsed",
+                "iam:GetAccessKeyLastUsed",
+                session
+                    .iam()
+                    .get_access_key_last_used()
+                    .access_key_id(&facts.access_key_id)
+                    .send(),
+            )
+            .await;
+        if let Ok(used) = used {
+            facts.user_name = used.user_name().map(str::to_owned);
+            if let Some(last) = used.access_key_last_used() {
+                facts.last_used = last.last_used_date().map(|d| d.secs());
+                let known = |s: &str| (!s.is_empty() && s != "N/A").then(|| s.to_owned());
+                facts.last_used_service = known(last.service_name());
+                facts.last_used_region = known(last.region());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `smtp_key_other_account` when the key's account is known and is not
+/// the expected one (critical) or, without `expected_account`, not the API
+/// credentials' (warning).
+pub fn ownership_finding(facts: &SmtpKeyFacts, expected: Option<&str>) -> Option<Finding> {
+    let account = facts.account.as_deref()?;
+    let (other, severity, what) = match (expected, facts.api_account.as_deref()) {
+        (Some(e), _) => (
+            e,
+            Severity::Critical,
+            "the expected account (expected_account)",
+        ),
+        (None, Some(a)) => (
+            a,
+            Severity::Warning,
+            "the account of the target's API credentials",
+        ),
+        (None, None) => return None,
+    };
+    if account == other {
+        return None;
+    }
+    let user = facts
+        .user_name
+        .as_deref()
+        .map(|u| format!(" (IAM user {u})"))
+        .unwrap_or_default();
+    Some(
+        Finding::new(
+            Class::SmtpKeyOtherAccount,
+            format!(
+                "the SMTP user name {}{user} is a key of account {account}, not of {what} {other}: mail relayed through SMTP uses account {account}'s quota, identities and suppression list",
+                facts.access_key_id
+            ),
+        )
+        .with_severity(severity)
+        .with_details(Details {
+            account: Some(account.to_owned()),
+            expected_account: Some(other.to_owned()),
+            source: Some("access_key_info".to_owned()),
+            phase: Some("GetAccessKeyInfo".to_owned()),
+            ..Details::default()
+        }),
+    )
 }
 
 async fn probe_session(smtp: &SmtpTarget, region: &str) -> Outcome {

@@ -27,6 +27,9 @@ pub const DEFAULT_SMTP_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_IDENTITY_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_ACCOUNT_INTERVAL: Duration = Duration::from_secs(300);
 pub const DEFAULT_SEND_INTERVAL: Duration = Duration::from_secs(3600);
+/// The permissions and sender checks: IAM policies and identity states
+/// change rarely, and IAM's API is rate-limited per account.
+pub const DEFAULT_AUDIT_INTERVAL: Duration = Duration::from_secs(900);
 /// Probe sends per rolling 24 hours: one an hour.
 pub const DEFAULT_SEND_DAILY_BUDGET: u32 = 24;
 pub const DEFAULT_CERT_EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86_400);
@@ -58,6 +61,16 @@ pub const DEFAULT_AUTH_MECHANISMS: &[AuthMechanism] = &[AuthMechanism::Plain, Au
 /// Whether the identity and account checks run when `[target.api]` exists.
 pub const DEFAULT_API_IDENTITY: bool = true;
 pub const DEFAULT_API_ACCOUNT: bool = true;
+/// The audit checks are opt-in: each needs a read permission
+/// (`iam:SimulatePrincipalPolicy`, `ses:GetEmailIdentity`) that a sending
+/// policy does not grant, so turning them on by default would report
+/// `iam_access_denied` on every existing deployment.
+pub const DEFAULT_API_PERMISSIONS: bool = false;
+pub const DEFAULT_API_SENDER: bool = false;
+pub const DEFAULT_SMTP_CREDENTIALS_ADMIN: bool = false;
+/// With API credentials on the same target, the SMTP check asks STS which
+/// account its key belongs to (`sts:GetAccessKeyInfo`).
+pub const DEFAULT_SMTP_KEY_OWNERSHIP: bool = true;
 /// `POST /-/reload` is off unless enabled: anyone who can reach the port
 /// could otherwise make the daemon re-read its files.
 pub const DEFAULT_RELOAD_ENDPOINT: bool = false;

@@ -123,6 +123,7 @@ pub fn plan(env: &Env, profile_region: Option<String>) -> Result<Plan, ConfigErr
         targets: vec![RawTarget {
             name: "default".to_owned(),
             region,
+            expected_account: None,
             smtp,
             api: Some(RawApi::default()),
         }],

@@ -99,6 +99,10 @@ pub struct Target {
     /// `None` only for the environment-built default target when no region
     /// could be found; the checks then report `region_missing`.
     pub region: Option<String>,
+    /// `expected_account`: the AWS account (12 digits) this target's keys
+    /// must belong to; the SMTP check's key-ownership lookup compares with
+    /// it.
+    pub expected_account: Option<String>,
     pub smtp: Option<SmtpTarget>,
     pub api: Option<ApiTarget>,
 }
@@ -164,6 +168,22 @@ pub struct ApiTarget {
     pub root_severity: Severity,
     pub quota_warning_ratio: f64,
     pub credentials_expiry_warning: Duration,
+    /// `permissions = true`: simulate the sending permissions in IAM.
+    pub permissions: bool,
+    /// `sender = true`: read the sender identities' state from SES.
+    pub sender: bool,
+    /// The sender the audit checks: `audit_from`, else `send.from`.
+    /// Validation makes sure it is set when `permissions` or `sender` is.
+    pub audit_from: Option<String>,
+    /// `audit_recipients`: the `ses:Recipients` condition context of the
+    /// permission simulation (empty: not set).
+    pub audit_recipients: Vec<String>,
+    pub audit_interval: Duration,
+    /// Also simulate the IAM actions that create SMTP credentials.
+    pub smtp_credentials_admin: bool,
+    /// Whether the SMTP check of the same target asks STS who owns its key.
+    pub smtp_key_ownership: bool,
+    pub iam_endpoint_url: Option<String>,
     pub send: Option<ApiSend>,
 }
 

@@ -41,6 +41,7 @@ pub(super) struct RawServer {
 pub(super) struct RawTarget {
     pub(super) name: String,
     pub(super) region: Option<String>,
+    pub(super) expected_account: Option<String>,
     pub(super) smtp: Option<RawSmtp>,
     pub(super) api: Option<RawApi>,
 }
@@ -85,6 +86,14 @@ pub(super) struct RawApi {
     pub(super) root_severity: Option<RootSeverity>,
     pub(super) quota_warning_ratio: Option<f64>,
     pub(super) credentials_expiry_warning: Option<String>,
+    pub(super) permissions: Option<bool>,
+    pub(super) sender: Option<bool>,
+    pub(super) audit_from: Option<String>,
+    pub(super) audit_recipients: Option<Vec<String>>,
+    pub(super) audit_interval: Option<String>,
+    pub(super) smtp_credentials_admin: Option<bool>,
+    pub(super) smtp_key_ownership: Option<bool>,
+    pub(super) iam_endpoint_url: Option<String>,
     pub(super) send: Option<RawSend>,
 }
 

@@ -334,9 +334,21 @@ impl Validator<'_> {
                 }
             }
         }
+        if let Some(acct) = &t.expected_account {
+            if acct.len() != 12 || !acct.bytes().all(|b| b.is_ascii_digit()) {
+                self.error(
+                    &key(base, "expected_account"),
+                    format!(
+                        "`{}` is not an AWS account ID (12 digits)",
+                        acct.escape_debug()
+                    ),
+                );
+            }
+        }
         Some(Target {
             name: t.name.clone(),
             region,
+            expected_account: t.expected_account.clone(),
             smtp,
             api,
         })
@@ -751,6 +763,7 @@ impl Validator<'_> {
         for (k, url) in [
             ("endpoint_url", &a.endpoint_url),
             ("sts_endpoint_url", &a.sts_endpoint_url),
+            ("iam_endpoint_url", &a.iam_endpoint_url),
         ] {
             if let Some(url) = url {
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -801,7 +814,55 @@ impl Validator<'_> {
                 state_directory: self.state_directory.clone(),
             })
         });
+        if let Some(v) = &a.audit_from {
+            if !valid_address(v) {
+                self.error(
+                    &key(base, "audit_from"),
+                    format!("`{}` is not an e-mail address", v.escape_debug()),
+                );
+            }
+        }
+        for v in a.audit_recipients.iter().flatten() {
+            if !valid_address(v) {
+                self.error(
+                    &key(base, "audit_recipients"),
+                    format!("`{}` is not an e-mail address", v.escape_debug()),
+                );
+            }
+        }
+        let permissions = a.permissions.unwrap_or(DEFAULT_API_PERMISSIONS);
+        let sender = a.sender.unwrap_or(DEFAULT_API_SENDER);
+        let audit_from = a
+            .audit_from
+            .clone()
+            .or_else(|| send.as_ref().map(|s| s.from.clone()));
+        if audit_from.is_none() {
+            for (k, on) in [("permissions", permissions), ("sender", sender)] {
+                if on {
+                    self.error(
+                        &key(base, k),
+                        "needs a sender to audit: set `audit_from` (or [target.api.send] `from`)"
+                            .to_owned(),
+                    );
+                }
+            }
+        }
         Some(ApiTarget {
+            permissions,
+            sender,
+            audit_from,
+            audit_recipients: a.audit_recipients.clone().unwrap_or_default(),
+            audit_interval: self.duration(
+                base,
+                "audit_interval",
+                &a.audit_interval,
+                DEFAULT_AUDIT_INTERVAL,
+            ),
+            smtp_credentials_admin: a
+                .smtp_credentials_admin
+                .unwrap_or(DEFAULT_SMTP_CREDENTIALS_ADMIN),
+            smtp_key_ownership: a.smtp_key_ownership.unwrap_or(DEFAULT_SMTP_KEY_OWNERSHIP),
+            iam_endpoint_url: a.iam_endpoint_url.clone(),
             credentials,
             endpoint_url: a.endpoint_url.clone(),
             sts_endpoint_url: a.sts_endpoint_url.clone(),
@@ -1057,5 +1118,51 @@ interval = \"every minute\"
         ]);
         let plan = parse(&text, path, &env).unwrap_or_else(|e| panic!("{e}"));
         assert!(plan.targets.len() >= 2);
+    }
+
+    #[test]
+    fn audit_keys() {
+        let base = "[[target]]\nname = \"a\"\nregion = \"eu-west-1\"\n";
+        let err = |text: &str| {
+            parse(text, "t.toml", &env())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        // The audit needs a sender.
+        let e = err(&format!(
+            "{base}[target.api]\npermissions = true\nsender = true\n"
+        ));
+        assert!(
+            e.contains("target[0].api.permissions: needs a sender"),
+            "{e}"
+        );
+        assert!(e.contains("target[0].api.sender: needs a sender"), "{e}");
+        let e = err(&format!(
+            "{base}expected_account = \"12345\"\n[target.api]\naudit_from = \"nobody\"\n"
+        ));
+        assert!(
+            e.contains("expected_account: `12345` is not an AWS account ID"),
+            "{e}"
+        );
+        assert!(
+            e.contains("audit_from: `nobody` is not an e-mail address"),
+            "{e}"
+        );
+        // send.from is the default sender; the checks are off by default.
+        let plan = parse(
+            &format!("{base}expected_account = \"123456789012\"\n[target.api]\nsender = true\n[target.api.send]\nfrom = \"p@example.com\"\n"),
+            "t.toml",
+            &env(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let t = &plan.targets[0];
+        assert_eq!(t.expected_account.as_deref(), Some("123456789012"));
+        let api = t.api.as_ref().unwrap();
+        assert_eq!(api.audit_from.as_deref(), Some("p@example.com"));
+        assert!(api.sender && !api.permissions && api.smtp_key_ownership);
+        assert_eq!(api.audit_interval, DEFAULT_AUDIT_INTERVAL);
+        let kinds: Vec<_> = t.checks().iter().map(|c| c.kind().as_str()).collect();
+        assert_eq!(kinds, ["identity", "account", "sender", "send"]);
     }
 }

@@ -53,6 +53,31 @@ pub struct Details {
     /// classified later. Server texts never hold our secrets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
+    /// Where the finding comes from when not from a failed request:
+    /// `simulation` (IAM's policy simulator), `identity` (the identity's
+    /// state in SES), `access_key_info` (STS's answer about a key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The simulator's decision: `explicit_deny` or `implicit_deny`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// The policies whose statements matched (the simulator's
+    /// `SourcePolicyId`, or its type when it gives no ID).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub matched_policies: Vec<String>,
+    /// What denies beyond the principal's own policies:
+    /// `permissions_boundary`, `organizations` (an SCP).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied_by: Vec<String>,
+    /// The minimal IAM policy statement (JSON) that grants what is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// The AWS account a key or identity belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The account it was expected to belong to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_account: Option<String>,
 }
 
 impl Details {

@@ -56,6 +56,7 @@ pub enum Group {
     Ses,
     Account,
     Postfix,
+    Audit,
     Fallback,
 }
 
@@ -69,6 +70,9 @@ impl Group {
             Group::Account => "Account state (from GetAccount)",
             Group::Postfix => {
                 "Postfix, read with its own tools (targets with `postfix = true`, and its logs)"
+            }
+            Group::Audit => {
+                "Audit without sending (the `permissions` and `sender` checks, and the SMTP key's owner)"
             }
             Group::Fallback => "Fallback",
         }
@@ -338,6 +342,29 @@ classes! {
             "smtp_tls_security_level below encrypt: the SES credentials could go out in the clear",
             "Set smtp_tls_security_level = encrypt (or secure with smtp_tls_CAfile) in main.cf.";
     }
+    Audit {
+        PermissionAuditUnavailable => "permission_audit_unavailable", Warning,
+            "the permission audit could not run: the caller may not simulate its own policies (iam:SimulatePrincipalPolicy), or the principal cannot be simulated",
+            "Grant the principal iam:SimulatePrincipalPolicy on its own ARN (or switch `permissions` off); the sending itself is not affected.";
+        IdentityVerificationPending => "identity_verification_pending", Critical,
+            "the sender's identity exists in the region but its verification has not succeeded yet (PENDING or NOT_STARTED), and no verified identity covers the sender",
+            "Finish the verification: click the link SES mailed to the address, or publish the domain's DKIM CNAME records; SES rejects mail from the sender until then.";
+        IdentityVerificationFailed => "identity_verification_failed", Critical,
+            "the sender's identity failed verification (FAILED; TEMPORARY_FAILURE reports as a warning), and no verified identity covers the sender",
+            "Check the DNS records SES asks for (the DKIM CNAMEs of the domain), then restart the verification in the SES console.";
+        DkimNotVerified => "dkim_not_verified", Warning,
+            "the sender's DKIM setup is pending, failed or not signing: mail goes out without the domain's DKIM signature",
+            "Publish the three DKIM CNAME records SES shows for the domain (or fix them), and enable DKIM signing on the identity.";
+        MailFromDomainPending => "mail_from_domain_pending", Warning,
+            "the custom MAIL FROM domain is not verified; SES falls back to amazonses.com (behaviour on MX failure: use default), so SPF no longer aligns",
+            "Publish the MX record (feedback-smtp.<region>.amazonses.com) and the SPF TXT record for the MAIL FROM domain.";
+        IdentitySendingDisabled => "identity_sending_disabled", Critical,
+            "sending is disabled for the sender's identity itself (its own SendingEnabled flag), though the account may send",
+            "Re-enable sending for the identity (aws sesv2 put-email-identity-... or the SES console) after finding out who paused it and why.";
+        SmtpKeyOtherAccount => "smtp_key_other_account", Critical,
+            "the SMTP user name (access key ID) belongs to another AWS account than expected_account (critical) or than the API credentials (warning): mail relayed through SMTP uses that account's quota, identities and suppression list",
+            "Create SMTP credentials from an IAM user of the intended account and derive the password for this region, or correct expected_account or the API keys if the other account is the right one.";
+    }
     Fallback {
         Unknown => "unknown", Critical,
             "nothing above matched",
@@ -418,9 +445,9 @@ mod tests {
                 "{n}: remediation is a sentence"
             );
         }
-        // The 63 contract classes, `ok`, `sasl_mechanism_unavailable`, and
-        // the five of the Postfix group.
-        assert_eq!(Class::ALL.len(), 70);
+        // The 63 contract classes, `ok`, `sasl_mechanism_unavailable`, the
+        // five of the Postfix group and the seven of the Audit group.
+        assert_eq!(Class::ALL.len(), 77);
     }
 
     #[test]

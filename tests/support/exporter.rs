@@ -5,7 +5,8 @@
 //! fake AWS endpoint (temporary credentials from a `credential_process`
 //! profile, so there is an expiry; a sandboxed account, so there is a
 //! finding; a `Date` header 42 s ahead, so there is a skew; a successful
-//! send, so there is a budget). The scrape is taken once per test run and
+//! send, so there is a budget; a policy simulator and a sender domain with
+//! pending DKIM, so the audit checks have permission and identity series). The scrape is taken once per test run and
 //! shared: the dashboard, alert and docs tests compare against it instead of
 //! a hard-coded list of names.
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 use ses_probe::credentials::{derive_smtp_password_v4, Secret};
 
 use super::ca;
-use super::fake_aws::{FakeAws, Recorded, Reply};
+use super::fake_aws::{FakeAws, Recorded, Reply, Sim};
 use super::fake_smtp::{FakeSmtp, Script};
 use super::http::{get, metric, wait_for};
 use super::write_file;
@@ -56,6 +57,21 @@ fn take_full_scrape() -> String {
         ),
         "GetAccount" => Reply::account(false, true, "HEALTHY", 200.0, 10.0),
         "SendEmail" => Reply::sent(),
+        "SimulatePrincipalPolicy" => Reply::simulation(r, |_, _| Sim::allowed("mailer-policy")),
+        "GetEmailIdentity" if r.email_identity().as_deref() == Some("example.com") => {
+            Reply::email_identity(
+                "DOMAIN",
+                "SUCCESS",
+                "PENDING",
+                true,
+                Some(("bounce.example.com", "SUCCESS", "USE_DEFAULT_VALUE")),
+            )
+        }
+        "GetEmailIdentity" => {
+            Reply::ses_error(404, "NotFoundException", "Email identity does not exist.")
+        }
+        "ListEmailIdentities" => Reply::email_identities(&[("example.com", "DOMAIN", true)]),
+        "GetAccessKeyInfo" => Reply::access_key_info("123456789012"),
         _ => Reply::not_found(),
     });
     let expiry = std::time::SystemTime::now() + Duration::from_secs(6 * 3600);
@@ -109,7 +125,10 @@ timeout = "5s"
 profile = "probe"
 endpoint_url = "{aws}"
 sts_endpoint_url = "{aws}"
+iam_endpoint_url = "{aws}"
 timeout = "5s"
+permissions = true
+sender = true
 [target.api.send]
 from = "probe@example.com"
 "#,
@@ -151,14 +170,23 @@ from = "probe@example.com"
             .unwrap();
         f.write_all(lines.as_bytes()).unwrap();
     }
-    // Every check has run once when all four runs counters are there, and
+    // Every check has run once when all six runs counters are there, and
     // both deliveries are counted.
     let scrape = wait_for(Duration::from_secs(30), || {
         let Ok(_) = std::net::TcpStream::connect(addr) else {
             return None;
         };
         let text = get(addr, "/metrics").body;
-        let done = ["smtp", "identity", "account", "send"].iter().all(|c| {
+        let done = [
+            "smtp",
+            "identity",
+            "account",
+            "permissions",
+            "sender",
+            "send",
+        ]
+        .iter()
+        .all(|c| {
             metric(
                 &text,
                 &format!(r#"ses_probe_runs_total{{check="{c}",target="full"}}"#),

@@ -4,8 +4,9 @@ Usage: python moto_setup.py ENDPOINT SPEC_JSON
 
 SPEC_JSON: {"region": "...", "users": [{"name": "...", "actions": ["..."]}],
             "identities": ["..."], "enforce_auth": true}
-Creates IAM users with an inline policy allowing `actions` and an access key
-each, SESv2 email identities, then (if asked) switches on moto's IAM
+Creates IAM users with an inline policy allowing `actions` on every resource
+(or, given `statements` instead, a policy of exactly those statements) and
+an access key each, SESv2 email identities, then (if asked) switches on moto's IAM
 enforcement for every later request. Prints {"users": {name: {access_key_id,
 secret_access_key}}} as JSON. The keys are moto's, valid only in moto.
 """
@@ -31,10 +32,10 @@ def main() -> None:
     for user in spec.get("users", []):
         name = user["name"]
         iam.create_user(UserName=name)
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": user["actions"], "Resource": "*"}],
-        }
+        statements = user.get("statements") or [
+            {"Effect": "Allow", "Action": user["actions"], "Resource": "*"}
+        ]
+        policy = {"Version": "2012-10-17", "Statement": statements}
         iam.put_user_policy(
             UserName=name, PolicyName="probe", PolicyDocument=json.dumps(policy)
         )
