@@ -271,11 +271,16 @@ impl Metrics {
     pub fn render(&self) -> String {
         let registry = Registry::new();
         let m = Families::register(&registry);
+        register_process_collector(&registry);
         {
             let state = self.lock();
             m.set(
                 M::BuildInfo,
-                &[env!("CARGO_PKG_VERSION"), crate::REVISION],
+                &[
+                    env!("CARGO_PKG_VERSION"),
+                    crate::REVISION,
+                    crate::RUSTC_VERSION,
+                ],
                 1.0,
             );
             m.set(
@@ -331,6 +336,56 @@ impl Metrics {
         String::from_utf8(buf).expect("exposition is UTF-8")
     }
 }
+
+/// The standard `process_*` series (CPU, memory, file descriptors,
+/// threads, start time) of the exporter itself, read from /proc at each
+/// scrape by the `prometheus` crate's collector. Linux only.
+fn register_process_collector(registry: &Registry) {
+    #[cfg(target_os = "linux")]
+    registry
+        .register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("process metrics are registered once");
+    #[cfg(not(target_os = "linux"))]
+    let _ = registry;
+}
+
+/// The series of [`register_process_collector`], for the docs (a test
+/// holds the list to what the collector serves).
+const PROCESS_METRICS: &[(&str, &str, &str)] = &[
+    (
+        "process_cpu_seconds_total",
+        "counter",
+        "user and system CPU time the exporter has used, in seconds",
+    ),
+    (
+        "process_max_fds",
+        "gauge",
+        "the most file descriptors the exporter may open (its `RLIMIT_NOFILE`)",
+    ),
+    (
+        "process_open_fds",
+        "gauge",
+        "file descriptors the exporter has open",
+    ),
+    (
+        "process_resident_memory_bytes",
+        "gauge",
+        "the exporter's resident memory",
+    ),
+    (
+        "process_start_time_seconds",
+        "gauge",
+        "when the exporter started",
+    ),
+    ("process_threads", "gauge", "OS threads of the exporter"),
+    (
+        "process_virtual_memory_bytes",
+        "gauge",
+        "the exporter's virtual memory",
+    ),
+];
 
 /// A metric's type in the exposition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -425,7 +480,7 @@ metrics! {
         "When Postfix last logged a delivery attempt to the target's relay with that outcome.";
     PostfixLogReading: "ses_probe_postfix_log_reading", Gauge, &[],
         "1 while Postfix's log is being read, 0 when it cannot be (missing file, no journal access); absent without [postfix_log].";
-    BuildInfo: "ses_probe_build_info", Gauge, &["version", "revision"],
+    BuildInfo: "ses_probe_build_info", Gauge, &["version", "revision", "rustc"],
         "Always 1; the running build in the labels.";
     ReloadOk: "ses_probe_config_last_reload_successful", Gauge, &[],
         "1 if the last configuration (re)load succeeded, 0 if it failed.";
@@ -621,6 +676,15 @@ pub fn reference_markdown() -> String {
         ));
     }
     out.push_str(
+        "\n## Process metrics\n\n\
+         The standard series of the exporter process itself, as every Prometheus\n\
+         client serves them (Linux only), without labels:\n\n\
+         | metric | type | meaning |\n|---|---|---|\n",
+    );
+    for (name, kind, meaning) in PROCESS_METRICS {
+        out.push_str(&format!("| `{name}` | {kind} | {meaning} |\n"));
+    }
+    out.push_str(
         "\nPrometheus adds `up` and `scrape_duration_seconds` for every scrape; the\n\
          dashboard and the exporter-down alert use them too.\n",
     );
@@ -738,6 +802,24 @@ mod tests {
         assert!(text.contains(r#"ses_probe_target_info{region="eu-west-1",target="b"} 1"#));
         assert!(text.contains("ses_probe_build_info{"));
         assert!(text.contains("ses_probe_config_last_reload_successful 1"));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn process_metrics_are_served_and_documented() {
+        let text = Metrics::new().render();
+        let served: BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE process_"))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let documented: BTreeSet<&str> = PROCESS_METRICS
+            .iter()
+            .map(|(n, _, _)| n.strip_prefix("process_").unwrap())
+            .collect();
+        assert_eq!(served, documented, "{text}");
+        assert!(text.contains(&format!("rustc=\"{}\"", crate::RUSTC_VERSION)));
+        assert_ne!(crate::RUSTC_VERSION, "unknown");
     }
 
     #[test]
