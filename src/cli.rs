@@ -702,7 +702,11 @@ async fn once(config: Option<&Path>, output: Output, filter: &Filter) -> u8 {
     };
     if let Err(message) = filter.apply(&mut plan) {
         say!("error: {message}");
-        return unknown(output, &format!("usage: {message}"), &[message.clone()]);
+        return unknown(
+            output,
+            &format!("usage: {message}"),
+            std::slice::from_ref(&message),
+        );
     }
     let warnings: Vec<String> = plan.warnings.iter().map(|w| w.to_string()).collect();
     for w in &warnings {

@@ -1256,6 +1256,6 @@ fn rust_log_cannot_lift_the_library_cap() {
             })
             .collect();
         assert!(lifted.is_empty(), "{rust_log}: {lifted:#?}");
-        assert_eq!(fake.count("GetCallerIdentity") > 0, true);
+        assert!(fake.count("GetCallerIdentity") > 0);
     }
 }

@@ -113,7 +113,7 @@ fn deb_package_installs_a_working_service() {
         ("usr/share/doc/ses-probe/copyright", "-rw-r--r--"),
         ("usr/share/ses-probe/alerts.yml", "-rw-r--r--"),
         ("usr/share/ses-probe/ses-probe.json", "-rw-r--r--"),
-        ("usr/share/man/man1/ses-probe.1.gz", "-rw-r--r--"),
+        ("usr/share/man/man1/ses-probe.1", "-rw-r--r--"),
         (
             "usr/share/bash-completion/completions/ses-probe",
             "-rw-r--r--",
