@@ -85,9 +85,9 @@ pub mod scheduler;
 pub mod systemd;
 pub mod text;
 
-/// The source revision this binary was built from: packagers set
-/// `SES_PROBE_REVISION` at build time (`unknown` otherwise).
-pub const REVISION: &str = match option_env!("SES_PROBE_REVISION") {
-    Some(r) => r,
-    None => "unknown",
-};
+/// The source revision this binary was built from (build.rs): a packager's
+/// `SES_PROBE_REVISION`, else `git rev-parse --short HEAD`, else `unknown`.
+pub const REVISION: &str = env!("SES_PROBE_BUILD_REVISION");
+
+/// The version of rustc that compiled this binary (build.rs).
+pub const RUSTC_VERSION: &str = env!("SES_PROBE_RUSTC_VERSION");

@@ -113,6 +113,8 @@ pub struct PostfixSummary {
 #[derive(Debug)]
 pub struct Metrics {
     state: Mutex<State>,
+    /// Holds only the process collector.
+    process: prometheus::Registry,
 }
 
 impl Default for Metrics {
@@ -135,6 +137,11 @@ impl Metrics {
                 generation: 0,
                 rendered: None,
             }),
+            process: {
+                let r = prometheus::Registry::new();
+                register_process_collector(&r);
+                r
+            },
         }
     }
 
@@ -302,16 +309,84 @@ impl Metrics {
         let mut state = self.lock();
         if let Some((generation, text)) = &state.rendered {
             if *generation == state.generation {
-                return text.clone();
+                let cached = text.clone();
+                drop(state);
+                let mut out = self.process_text();
+                out.push_str(&cached);
+                return out;
             }
         }
         let mut e = Exposition::new();
         fill_state(&mut e, &state);
         let text = e.text();
         state.rendered = Some((state.generation, text.clone()));
-        text
+        drop(state);
+        // `process_*` sorts before `ses_probe_*`, as one encoder would
+        // order them.
+        let mut out = self.process_text();
+        out.push_str(&text);
+        out
+    }
+
+    /// The `process_*` series, read afresh: they change without the state
+    /// changing, so they are never cached.
+    fn process_text(&self) -> String {
+        use prometheus::Encoder as _;
+        let mut buf = Vec::new();
+        let _ = prometheus::TextEncoder::new().encode(&self.process.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
     }
 }
+
+/// The standard `process_*` series (CPU, memory, file descriptors,
+/// threads, start time) of the exporter itself, read from /proc at each
+/// scrape by the `prometheus` crate's collector. Linux only.
+fn register_process_collector(registry: &prometheus::Registry) {
+    #[cfg(target_os = "linux")]
+    registry
+        .register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("process metrics are registered once");
+    #[cfg(not(target_os = "linux"))]
+    let _ = registry;
+}
+
+/// The series of [`register_process_collector`], for the docs (a test
+/// holds the list to what the collector serves).
+const PROCESS_METRICS: &[(&str, &str, &str)] = &[
+    (
+        "process_cpu_seconds_total",
+        "counter",
+        "user and system CPU time the exporter has used, in seconds",
+    ),
+    (
+        "process_max_fds",
+        "gauge",
+        "the most file descriptors the exporter may open (its `RLIMIT_NOFILE`)",
+    ),
+    (
+        "process_open_fds",
+        "gauge",
+        "file descriptors the exporter has open",
+    ),
+    (
+        "process_resident_memory_bytes",
+        "gauge",
+        "the exporter's resident memory",
+    ),
+    (
+        "process_start_time_seconds",
+        "gauge",
+        "when the exporter started",
+    ),
+    ("process_threads", "gauge", "OS threads of the exporter"),
+    (
+        "process_virtual_memory_bytes",
+        "gauge",
+        "the exporter's virtual memory",
+    ),
+];
 
 /// A metric's type in the exposition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -410,7 +485,7 @@ metrics! {
         "When Postfix last logged a delivery attempt to the target's relay with that outcome.";
     PostfixLogReading: "ses_probe_postfix_log_reading", Gauge, &[],
         "1 while Postfix's log is being read, 0 when it cannot be (missing file, no journal access); absent without [postfix_log].";
-    BuildInfo: "ses_probe_build_info", Gauge, &["version", "revision"],
+    BuildInfo: "ses_probe_build_info", Gauge, &["version", "revision", "rustc"],
         "Always 1; the running build in the labels.";
     ReloadOk: "ses_probe_config_last_reload_successful", Gauge, &[],
         "1 if the last configuration (re)load succeeded, 0 if it failed.";
@@ -527,7 +602,11 @@ fn escape(s: &str, quote: bool) -> std::borrow::Cow<'_, str> {
 fn fill_state(m: &mut impl Sink, state: &State) {
     m.set(
         M::BuildInfo,
-        &[env!("CARGO_PKG_VERSION"), crate::REVISION],
+        &[
+            env!("CARGO_PKG_VERSION"),
+            crate::REVISION,
+            crate::RUSTC_VERSION,
+        ],
         1.0,
     );
     m.set(
@@ -754,6 +833,15 @@ pub fn reference_markdown() -> String {
         ));
     }
     out.push_str(
+        "\n## Process metrics\n\n\
+         The standard series of the exporter process itself, as every Prometheus\n\
+         client serves them (Linux only), without labels:\n\n\
+         | metric | type | meaning |\n|---|---|---|\n",
+    );
+    for (name, kind, meaning) in PROCESS_METRICS {
+        out.push_str(&format!("| `{name}` | {kind} | {meaning} |\n"));
+    }
+    out.push_str(
         "\nPrometheus adds `up` and `scrape_duration_seconds` for every scrape; the\n\
          dashboard and the exporter-down alert use them too.\n",
     );
@@ -873,16 +961,24 @@ mod tests {
             );
         }
         m.set_postfix_reading(Some(true));
-        let direct = m.render();
+        // The `process_*` series come from the crate's own collector and
+        // change between scrapes: compare what ses-probe writes itself.
+        let own = |text: String| -> String {
+            text.lines()
+                .filter(|l| !l.starts_with("process_") && !l.contains(" process_"))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        let direct = own(m.render());
         assert_eq!(direct, reference(&m));
         assert!(
             direct.contains("ses_probe_account_sent_last_24h{target=\"b-relay\"} 0.0000001"),
             "{direct}"
         );
         // Unchanged state: the same text, from the cache.
-        assert_eq!(m.render(), direct);
+        assert_eq!(own(m.render()), direct);
         m.set_reload(false);
-        assert_ne!(m.render(), direct);
+        assert_ne!(own(m.render()), direct);
     }
     use crate::outcome::{AccountFacts, Finding, Phase};
     use std::time::Duration;
@@ -992,6 +1088,24 @@ mod tests {
         assert!(text.contains(r#"ses_probe_target_info{region="eu-west-1",target="b"} 1"#));
         assert!(text.contains("ses_probe_build_info{"));
         assert!(text.contains("ses_probe_config_last_reload_successful 1"));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn process_metrics_are_served_and_documented() {
+        let text = Metrics::new().render();
+        let served: BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE process_"))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let documented: BTreeSet<&str> = PROCESS_METRICS
+            .iter()
+            .map(|(n, _, _)| n.strip_prefix("process_").unwrap())
+            .collect();
+        assert_eq!(served, documented, "{text}");
+        assert!(text.contains(&format!("rustc=\"{}\"", crate::RUSTC_VERSION)));
+        assert_ne!(crate::RUSTC_VERSION, "unknown");
     }
 
     #[test]

@@ -30,6 +30,18 @@ pub struct TargetReport {
     pub region: Option<String>,
     pub status: Status,
     pub checks: Vec<CheckReport>,
+    /// The target's configured thresholds, for the perfdata.
+    #[serde(skip)]
+    pub thresholds: Thresholds,
+}
+
+/// Configured thresholds that the Nagios perfdata carries as `warn`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Thresholds {
+    /// `certificate_expiry_warning` of the SMTP check.
+    pub certificate_expiry_warning: Option<std::time::Duration>,
+    /// `quota_warning_ratio` of the account check.
+    pub quota_warning_ratio: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +79,7 @@ impl Report {
                         region,
                         status,
                         checks,
+                        thresholds: Thresholds::default(),
                     }
                 },
             )
@@ -121,25 +134,177 @@ impl Report {
         if !headline.is_empty() {
             out.push_str(&format!(" - {}", headline.join(", ")));
         }
+        let perf = self.perfdata(std::time::SystemTime::now());
+        if !perf.is_empty() {
+            out.push_str(" | ");
+            out.push_str(&perf);
+        }
         out.push('\n');
+        let mut long = String::new();
         for w in &self.warnings {
-            out.push_str(&format!("warning: {}\n", esc(w)));
+            long.push_str(&format!("warning: {}\n", esc(w)));
         }
         if let Some(p) = &self.postfix {
-            render_postfix(&mut out, p);
+            render_postfix(&mut long, p);
         }
         for t in &self.targets {
-            out.push_str(&format!(
+            long.push_str(&format!(
                 "\ntarget {} ({})  {}\n",
                 t.name,
                 t.region.as_deref().unwrap_or("no region"),
                 t.status.as_str().to_ascii_uppercase()
             ));
             for c in &t.checks {
-                render_check(&mut out, c);
+                render_check(&mut long, c);
             }
         }
+        // Nagios reads a `|` after the first line as the start of more
+        // perfdata: one in a server's reply must not be taken for it.
+        out.push_str(&long.replace('|', "\u{a6}"));
         out
+    }
+
+    /// The Nagios plugin perfdata (`'label'=value[UOM];[warn];[crit];[min];[max]`,
+    /// space separated) of every check: its duration, each SMTP phase's
+    /// time, the sending quota used and its ratio, the days left on the
+    /// SMTP endpoint's certificate and the clock skew against AWS.
+    pub fn perfdata(&self, now: std::time::SystemTime) -> String {
+        let mut perf = Perf::default();
+        for t in &self.targets {
+            let mut skew: Option<(std::time::SystemTime, f64)> = None;
+            for c in &t.checks {
+                let o = &c.outcome;
+                if o.facts.skipped {
+                    continue;
+                }
+                let base = format!("{}/{}", t.name, o.check.as_str());
+                perf.push(
+                    &format!("{base}/duration"),
+                    o.duration.as_secs_f64(),
+                    "s",
+                    "",
+                    "0",
+                    "",
+                );
+                if o.check == crate::outcome::CheckKind::Smtp {
+                    for p in &o.phases {
+                        perf.push(&format!("{base}/{}", p.name), p.seconds, "s", "", "0", "");
+                    }
+                }
+                if let Some(a) = &o.facts.account {
+                    let limited = a.max_24_hour_send > 0.0;
+                    let max = if limited {
+                        perf_number(a.max_24_hour_send)
+                    } else {
+                        String::new()
+                    };
+                    let used = format!("{}/quota_used", t.name);
+                    perf.push(&used, a.sent_last_24_hours, "", "", "0", &max);
+                    if limited {
+                        let warn = t
+                            .thresholds
+                            .quota_warning_ratio
+                            .map(perf_number)
+                            .unwrap_or_default();
+                        let ratio = a.sent_last_24_hours / a.max_24_hour_send;
+                        perf.push(
+                            &format!("{}/quota_ratio", t.name),
+                            ratio,
+                            "",
+                            &warn,
+                            "0",
+                            "1",
+                        );
+                    }
+                }
+                if let Some(not_after) = o.facts.tls.as_ref().and_then(|t| t.certificate_not_after)
+                {
+                    let now = now
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or(0.0);
+                    let days = ((not_after as f64 - now) / 86_400.0 * 10.0).floor() / 10.0;
+                    // The range `N:` warns below N: fewer days left than configured.
+                    let warn = t
+                        .thresholds
+                        .certificate_expiry_warning
+                        .map(|w| format!("{}:", perf_number(w.as_secs_f64() / 86_400.0)))
+                        .unwrap_or_default();
+                    perf.push(
+                        &format!("{}/certificate_days", t.name),
+                        days,
+                        "",
+                        &warn,
+                        "",
+                        "",
+                    );
+                }
+                if let Some(s) = o.facts.clock_skew_seconds {
+                    if skew.is_none_or(|(at, _)| o.finished > at) {
+                        skew = Some((o.finished, s));
+                    }
+                }
+            }
+            if let Some((_, s)) = skew {
+                perf.push(&format!("{}/clock_skew", t.name), s, "s", "", "", "");
+            }
+        }
+        perf.items.join(" ")
+    }
+}
+
+/// Perfdata items being collected, with unique labels.
+#[derive(Default)]
+struct Perf {
+    items: Vec<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl Perf {
+    /// `label=value[uom];[warn];;[min];[max]`, trailing empty fields left
+    /// out; a value that is not a number is left out altogether.
+    fn push(&mut self, label: &str, value: f64, uom: &str, warn: &str, min: &str, max: &str) {
+        if !value.is_finite() {
+            return;
+        }
+        // Labels are unique: a phase that comes twice gets a number.
+        let mut unique = label.to_owned();
+        let mut n = 1;
+        while !self.seen.insert(unique.clone()) {
+            n += 1;
+            unique = format!("{label}_{n}");
+        }
+        let mut item = format!(
+            "{}={}{uom};{warn};;{min};{max}",
+            perf_label(&unique),
+            perf_number(value)
+        );
+        while item.ends_with(';') {
+            item.pop();
+        }
+        self.items.push(item);
+    }
+}
+
+/// A perfdata label: quoted when it holds a space, `'` or `=` (`=` is not
+/// allowed even quoted and becomes `_`; `'` is doubled), per the plugin
+/// guidelines.
+fn perf_label(label: &str) -> String {
+    let label = label.replace('=', "_");
+    if label.contains([' ', '\'']) {
+        format!("'{}'", label.replace('\'', "''"))
+    } else {
+        label
+    }
+}
+
+/// A perfdata number: plain decimal, no exponent, at most 6 decimals.
+fn perf_number(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    match s {
+        "" | "-" | "-0" => "0".to_owned(),
+        s => s.to_owned(),
     }
 }
 
@@ -333,9 +498,14 @@ mod tests {
     fn text_headline_names_failing_checks() {
         let text = report().to_text();
         let first = text.lines().next().unwrap();
+        let (status, perf) = first.split_once(" | ").unwrap();
         assert_eq!(
-            first,
+            status,
             "SES-PROBE CRITICAL - 1 ok, 1 warning, 1 critical, 0 unknown - a/account: sandbox, b/smtp: auth_credentials_invalid"
+        );
+        assert_eq!(
+            perf,
+            "a/identity/duration=0s;;;0 a/account/duration=0s;;;0 b/smtp/duration=0s;;;0"
         );
         assert!(text.contains("fix: "));
     }

@@ -391,9 +391,16 @@ fn log_formats() {
         .find(|l| l.contains("check finished"))
         .expect("a log line");
     assert!(
-        line.starts_with(" INFO") || line.starts_with("INFO"),
-        "no timestamp under journald: {line}"
+        line.starts_with("<6> INFO") || line.starts_with("<6>INFO"),
+        "a syslog priority and no timestamp under journald: {line}"
     );
+    assert!(
+        journal.stderr.lines().all(|l| l.starts_with('<')),
+        "every line has its priority: {}",
+        journal.stderr
+    );
+    let warn = journal.stderr.lines().find(|l| l.contains(" WARN "));
+    assert!(warn.is_none_or(|l| l.starts_with("<4>")), "{warn:?}");
     assert!(
         line.contains("class=\"smtp_password_is_secret_key\""),
         "{line}"
@@ -841,4 +848,414 @@ fn credential_chain_failures_get_their_class() {
         }
     }
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}
+
+/// A target probing the fake SES SMTP server (TLS with the test CA) and
+/// a fake AWS 42 s ahead: every kind of perfdata has a value.
+fn full_target(
+    dir: &std::path::Path,
+) -> (
+    std::path::PathBuf,
+    crate::support::fake_smtp::FakeSmtp,
+    FakeAws,
+) {
+    use crate::support::ca;
+    use crate::support::fake_smtp::{FakeSmtp, Script};
+    use ses_probe::credentials::{derive_smtp_password_v4, Secret};
+    let password = derive_smtp_password_v4(&Secret::new(SECRET_KEY), "us-east-1");
+    let smtp = FakeSmtp::start(Script::ses(
+        ca::trusted().leaf(&["localhost"]),
+        "AKIAIOSFODNN7EXAMPLE",
+        password.expose(),
+    ));
+    let aws = FakeAws::start_skewed(42, |r: &Recorded| match r.op() {
+        "GetCallerIdentity" => Reply::sts_identity(
+            "arn:aws:iam::123456789012:user/probe",
+            "123456789012",
+            "AIDAEXAMPLE",
+        ),
+        "GetAccount" => Reply::account(true, true, "HEALTHY", 200.0, 10.0),
+        _ => Reply::not_found(),
+    });
+    let cfg = write_file(
+        dir,
+        "full.toml",
+        &format!(
+            r#"[[target]]
+name = "full"
+region = "us-east-1"
+[target.smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls_server_name = "localhost"
+ca_file = "{ca}"
+username = "AKIAIOSFODNN7EXAMPLE"
+password = {{ value = "{password}" }}
+timeout = "5s"
+certificate_expiry_warning = "21d"
+[target.api]
+access_key_id = "AKIAIOSFODNN7EXAMPLE"
+secret_access_key = {{ value = "{SECRET_KEY}" }}
+endpoint_url = "{aws}"
+sts_endpoint_url = "{aws}"
+quota_warning_ratio = 0.75
+timeout = "5s"
+
+[[target]]
+name = "other"
+region = "eu-west-1"
+[target.smtp]
+host = "127.0.0.1"
+port = 9
+username = "AKIAIOSFODNN7EXAMPLE"
+password = {{ value = "{password}" }}
+timeout = "2s"
+"#,
+            smtp = smtp.port,
+            ca = ca::trusted().write_pem(dir).display(),
+            password = password.expose(),
+            aws = aws.url,
+        ),
+    );
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    (cfg, smtp, aws)
+}
+
+/// The Nagios plugin guidelines' perfdata grammar: space-separated
+/// `'label'=value[UOM];[warn];[crit];[min];[max]`, a label quoted (with
+/// `''` for a quote) when it holds spaces, no `=` in labels, a value of
+/// `[-0-9.]`, UOM one of s, ms, us, %, B, KB, MB, TB, c, and warn/crit
+/// in the range format `[@][start:][end]` (start may be `~`).
+const PERFDATA_ITEM: &str = concat!(
+    r"(?:'(?:[^'=]|'')+'|[^'= ]+)",
+    r"=-?[0-9]+(?:\.[0-9]+)?(?:s|ms|us|%|B|KB|MB|TB|c)?",
+    r"(?:;(?:@?(?:(?:-?[0-9]+(?:\.[0-9]+)?|~):)?(?:-?[0-9]+(?:\.[0-9]+)?)?)?",
+    r"(?:;(?:@?(?:(?:-?[0-9]+(?:\.[0-9]+)?|~):)?(?:-?[0-9]+(?:\.[0-9]+)?)?)?",
+    r"(?:;(?:-?[0-9]+(?:\.[0-9]+)?)?(?:;(?:-?[0-9]+(?:\.[0-9]+)?)?)?)?)?)?",
+);
+
+/// Parse perfdata into label -> fields, asserting the grammar.
+fn parse_perfdata(perf: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let item = regex::Regex::new(&format!("^{PERFDATA_ITEM}$")).unwrap();
+    let whole = regex::Regex::new(&format!("^{PERFDATA_ITEM}(?: {PERFDATA_ITEM})*$")).unwrap();
+    assert!(whole.is_match(perf), "perfdata out of grammar: {perf}");
+    perf.split(' ')
+        .map(|i| {
+            assert!(item.is_match(i), "{i}");
+            let (label, rest) = i.split_once('=').unwrap();
+            (
+                label.trim_matches('\'').to_owned(),
+                rest.split(';').map(str::to_owned).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn once_perfdata_follows_the_plugin_grammar() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _smtp, _aws) = full_target(dir.path());
+    let r = run(&["--once", "--config", cfg.to_str().unwrap()], &[], None);
+    let first = r.stdout.lines().next().unwrap_or_default();
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    let (status, perf) = first.split_once(" | ").expect("perfdata after ` | `");
+    assert!(status.starts_with("SES-PROBE CRITICAL - "), "{first}");
+    let perf = parse_perfdata(perf);
+    let get = |label: &str| {
+        perf.get(label)
+            .unwrap_or_else(|| panic!("no {label} in {perf:#?}"))
+            .clone()
+    };
+    for label in [
+        "full/smtp/duration",
+        "full/identity/duration",
+        "full/account/duration",
+        "other/smtp/duration",
+    ] {
+        let v = get(label);
+        assert!(v[0].ends_with('s') && v[3] == "0", "{label}: {v:?}");
+    }
+    for phase in ["connect", "banner", "ehlo", "starttls", "tls", "auth"] {
+        get(&format!("full/smtp/{phase}"));
+    }
+    assert_eq!(get("full/quota_used"), ["10", "", "", "0", "200"]);
+    assert_eq!(get("full/quota_ratio"), ["0.05", "0.75", "", "0", "1"]);
+    let cert = get("full/certificate_days");
+    assert_eq!(
+        cert[1], "21:",
+        "warn below the configured 21 days: {cert:?}"
+    );
+    let days: f64 = cert[0].parse().unwrap();
+    assert!(days > 21.0, "{cert:?}");
+    let skew: f64 = get("full/clock_skew")[0]
+        .trim_end_matches('s')
+        .parse()
+        .unwrap();
+    assert!((skew - 42.0).abs() < 5.0, "{skew}");
+    // Only the first line carries perfdata.
+    assert!(
+        r.stdout.lines().skip(1).all(|l| !l.contains('|')),
+        "{}",
+        r.stdout
+    );
+    // The JSON is unchanged by it.
+    let j = run(
+        &["--once", "-o", "json", "--config", cfg.to_str().unwrap()],
+        &[],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert!(v.get("thresholds").is_none() && v["targets"][0].get("thresholds").is_none());
+}
+
+#[test]
+fn once_runs_the_selected_targets_and_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _smtp, _aws) = full_target(dir.path());
+    let cfg = cfg.to_str().unwrap();
+    let checks_of = |args: &[&str]| -> (i32, Vec<String>) {
+        let mut all = vec!["--once", "-o", "json", "--config", cfg];
+        all.extend_from_slice(args);
+        let r = run(&all, &[], None);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+        let mut out = Vec::new();
+        for t in v["targets"].as_array().unwrap() {
+            for c in t["checks"].as_array().unwrap() {
+                out.push(format!(
+                    "{}/{}",
+                    t["name"].as_str().unwrap(),
+                    c["check"].as_str().unwrap()
+                ));
+            }
+        }
+        (r.code, out)
+    };
+    assert_eq!(
+        checks_of(&["--target", "full", "--check", "identity", "--check", "account"]),
+        (
+            0,
+            vec!["full/identity".to_owned(), "full/account".to_owned()]
+        )
+    );
+    assert_eq!(
+        checks_of(&["--check", "smtp"]),
+        (2, vec!["full/smtp".to_owned(), "other/smtp".to_owned()])
+    );
+    // `check` takes the same selection, before or after the subcommand.
+    let r = run(
+        &[
+            "--config", cfg, "check", "--target", "full", "--check", "smtp",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("SES-PROBE OK - 1 ok,"), "{}", r.stdout);
+
+    // Usage errors in Nagios mode are UNKNOWN (3), said on stdout.
+    for args in [
+        vec!["--once", "--config", cfg, "--target", "nope"],
+        vec![
+            "check", "--config", cfg, "--target", "other", "--check", "identity",
+        ],
+        vec!["check", "--no-such-flag"],
+        vec!["--once", "--check", "dns"],
+        vec!["--once", "explain", "x"],
+    ] {
+        let r = run(&args, &[], None);
+        assert_eq!(r.code, 3, "{args:?}: {}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.starts_with("SES-PROBE UNKNOWN - usage: "),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    let r = run(&["--once", "--config", cfg, "--target", "nope"], &[], None);
+    assert!(
+        r.stdout
+            .contains("no such target (configured: full, other)"),
+        "{}",
+        r.stdout
+    );
+    // Other subcommands keep the sysexits code.
+    assert_eq!(run(&["explain", "--no-such-flag"], &[], None).code, 64);
+    assert_eq!(run(&["--config", cfg, "explain", "x"], &[], None).code, 64);
+    assert_eq!(run(&["--output", "json"], &[], None).code, 64);
+}
+
+#[test]
+fn each_subcommand_shows_only_its_options() {
+    let help = |args: &[&str]| {
+        let r = run(args, &[], None);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    let run_help = help(&["run", "--help"]);
+    assert!(run_help.contains("--config") && run_help.contains("--web.listen-address"));
+    assert!(
+        !run_help.contains("--output") && !run_help.contains("--target"),
+        "{run_help}"
+    );
+    let explain = help(&["explain", "--help"]);
+    assert!(explain.contains("--output") && explain.contains("--channel"));
+    assert!(!explain.contains("--config"), "{explain}");
+    let derive = help(&["derive-smtp-password", "--help"]);
+    assert!(
+        !derive.contains("--config") && !derive.contains("--log-level"),
+        "{derive}"
+    );
+    let check_config = help(&["check-config", "--help"]);
+    assert!(check_config.contains("--config") && !check_config.contains("--output"));
+    let check = help(&["check", "--help"]);
+    for flag in ["--config", "--output", "--target", "--check"] {
+        assert!(check.contains(flag), "{flag}: {check}");
+    }
+    // `generate` is for packagers: hidden from the list.
+    assert!(!help(&["--help"]).contains("generate"));
+}
+
+#[test]
+fn config_goes_before_or_after_the_subcommand() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/ses-probe.example.toml");
+    let creds = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example-credentials");
+    let env = [("CREDENTIALS_DIRECTORY", creds)];
+    for args in [
+        vec!["check-config", "--config", example],
+        vec!["--config", example, "check-config"],
+        vec!["-c", "/nonexistent.toml", "check-config", "-c", example],
+    ] {
+        let r = run(&args, &env, None);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    let mut with_env = env.to_vec();
+    with_env.push(("SES_PROBE_CONFIG", example));
+    assert_eq!(run(&["check-config"], &with_env, None).code, 0);
+    // The variable does not get in the way of commands without a config.
+    let r = run(&["explain", "235 ok"], &with_env, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn version_names_revision_and_rustc() {
+    let r = run(&["--version"], &[], None);
+    assert_eq!(r.code, 0);
+    let line = r.stdout.trim();
+    let re = regex::Regex::new(r"^ses-probe [0-9]+\.[0-9]+\.[0-9]+ \(revision [0-9a-zA-Z._-]+, rustc [0-9]+\.[0-9]+\.[0-9]+[^)]*\)$").unwrap();
+    assert!(re.is_match(line), "{line}");
+    assert!(line.contains(&format!("rustc {}", ses_probe::RUSTC_VERSION)));
+    assert!(line.contains(&format!("revision {}", ses_probe::REVISION)));
+}
+
+#[test]
+fn man_page_and_completions_are_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let r = run(&["generate", "all", "--dir", d], &[], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let man = std::fs::read_to_string(dir.path().join("ses-probe.1")).unwrap();
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH ses-probe 1"),
+        "{man}"
+    );
+    for sub in [
+        "check\\-config",
+        "derive\\-smtp\\-password",
+        "postfix\\-report",
+    ] {
+        assert!(man.contains(sub), "{sub} missing from the man page");
+    }
+    let bash = std::fs::read_to_string(dir.path().join("ses-probe")).unwrap();
+    assert!(bash.contains("complete -F") && bash.contains("--web.listen-address"));
+    let zsh = std::fs::read_to_string(dir.path().join("_ses-probe")).unwrap();
+    assert!(zsh.starts_with("#compdef ses-probe"), "{zsh}");
+    let fish = std::fs::read_to_string(dir.path().join("ses-probe.fish")).unwrap();
+    assert!(fish.contains("complete -c ses-probe"));
+    // To stdout, byte for byte the same (the package is reproducible).
+    let r = run(&["generate", "completions", "zsh"], &[], None);
+    assert_eq!(r.stdout, zsh);
+    let r = run(&["generate", "man"], &[], None);
+    assert_eq!(r.stdout, man);
+}
+
+#[test]
+fn check_config_reports_type_errors_regions_and_near_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(
+        dir.path(),
+        "bad.toml",
+        r#"[[target]]
+name = "relay"
+region = "eu-wst-1"
+
+[target.smtp]
+username = "AKIAIOSFODNN7EXAMPLE"
+password = { file = "/nonexistent/smtp-password" }
+port = "587"
+timout = "10s"
+"#,
+    );
+    let p = path.to_str().unwrap();
+    let r = run(&["check-config", "--config", p], &[], None);
+    assert_eq!(r.code, 78, "{}", r.stderr);
+    let errors: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 4, "{}", r.stderr);
+    for want in [
+        format!("error: {p}:8: target[0].smtp.port: invalid type: string \"587\""),
+        format!("error: {p}:9: target[0].smtp.timout: unknown key; did you mean `timeout`?"),
+        format!("error: {p}:3: target[0].region: `eu-wst-1` is not a region SES serves; did you mean `eu-west-1`?"),
+        format!("error: {p}:7: target[0].smtp.password: /nonexistent/smtp-password"),
+    ] {
+        assert!(errors.iter().any(|e| e.starts_with(&want)), "{want}\n{errors:#?}");
+    }
+}
+
+/// `RUST_LOG` may ask for anything; the credential-adjacent libraries stay
+/// at `info` (the cap is applied after the filter is parsed).
+#[test]
+fn rust_log_cannot_lift_the_library_cap() {
+    let fake = FakeAws::start(|r: &Recorded| match r.op() {
+        "GetCallerIdentity" => Reply::sts_identity(
+            "arn:aws:iam::123456789012:user/probe",
+            "123456789012",
+            "AIDAEXAMPLE",
+        ),
+        _ => Reply::not_found(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "[[target]]\nname = \"a\"\nregion = \"us-east-1\"\n[target.api]\naccount = false\naccess_key_id = \"AKIAIOSFODNN7EXAMPLE\"\nsecret_access_key = {{ env = \"SK\" }}\nendpoint_url = \"{0}\"\nsts_endpoint_url = \"{0}\"\n",
+            fake.url
+        ),
+    );
+    for rust_log in [
+        "aws_sigv4=trace,aws_smithy_runtime=trace,hyper=trace",
+        "aws_sigv4::sign=trace,trace",
+    ] {
+        let r = run(
+            &["--once", "--config", cfg.to_str().unwrap()],
+            &[("SK", SECRET_KEY), ("RUST_LOG", rust_log)],
+            None,
+        );
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        let lifted: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| {
+                (l.contains("DEBUG") || l.contains("TRACE"))
+                    && ["aws_sigv4", "aws_smithy", "hyper"]
+                        .iter()
+                        .any(|c| l.contains(&format!(" {c}")))
+            })
+            .collect();
+        assert!(lifted.is_empty(), "{rust_log}: {lifted:#?}");
+        assert!(fake.count("GetCallerIdentity") > 0);
+    }
 }

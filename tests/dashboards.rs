@@ -267,9 +267,11 @@ fn dashboard_and_alerts_use_only_served_metrics() {
 #[test]
 fn every_served_metric_is_used() {
     let used = used_metric_names();
+    // The standard process_* series are the exporter's own, for generic
+    // process dashboards; they are documented, not required here.
     let unused: Vec<_> = served_metric_names()
         .into_iter()
-        .filter(|m| !used.contains(m))
+        .filter(|m| !used.contains(m) && !m.starts_with("process_"))
         .collect();
     assert!(
         unused.is_empty(),

@@ -70,6 +70,14 @@ impl Locator {
         self.line_starts.partition_point(|&s| s <= offset)
     }
 
+    /// The key path of the value at byte `offset` (where a type error
+    /// points), or of the table whose header is there.
+    pub(super) fn path_at(&self, offset: usize) -> Option<Vec<Seg>> {
+        let doc = self.doc.as_ref()?;
+        let mut path = Vec::new();
+        table_path_at(doc.as_table(), offset, &mut path).then_some(path)
+    }
+
     /// Line of the deepest part of `path` present in the file: the key
     /// itself, or the table that should have held it.
     pub(super) fn line(&self, path: &[Seg]) -> Option<usize> {
@@ -132,4 +140,69 @@ pub(super) fn key(base: &[Seg], k: &str) -> Vec<Seg> {
     let mut v = base.to_vec();
     v.push(Seg::Key(k.to_owned()));
     v
+}
+
+fn contains(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.contains(&offset))
+}
+
+/// Push the path to the item at `offset` inside `t`; whether found.
+fn table_path_at(t: &toml_edit::Table, offset: usize, path: &mut Vec<Seg>) -> bool {
+    for (k, item) in t.iter() {
+        path.push(Seg::Key(k.to_owned()));
+        let found = match item {
+            toml_edit::Item::Value(v) => value_path_at(v, offset, path),
+            toml_edit::Item::Table(t) => {
+                table_path_at(t, offset, path) || contains(t.span(), offset)
+            }
+            toml_edit::Item::ArrayOfTables(a) => a.iter().enumerate().any(|(i, t)| {
+                path.push(Seg::Index(i));
+                let found = table_path_at(t, offset, path) || contains(t.span(), offset);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+            toml_edit::Item::None => false,
+        };
+        if found {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn value_path_at(v: &toml_edit::Value, offset: usize, path: &mut Vec<Seg>) -> bool {
+    if !contains(v.span(), offset) {
+        return false;
+    }
+    if let toml_edit::Value::InlineTable(t) = v {
+        for (k, inner) in t.iter() {
+            path.push(Seg::Key(k.to_owned()));
+            if value_path_at(inner, offset, path) {
+                return true;
+            }
+            path.pop();
+        }
+    }
+    true
+}
+
+/// `text` without the key at `path`, or `None` if it is not there (or
+/// is an array element, which is never removed).
+pub(super) fn without(text: &str, path: &[Seg]) -> Option<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().ok()?;
+    let (Seg::Key(last), parents) = path.split_last()? else {
+        return None;
+    };
+    let mut item = doc.as_item_mut();
+    for seg in parents {
+        item = match seg {
+            Seg::Key(k) => item.get_mut(k.as_str())?,
+            Seg::Index(i) => item.get_mut(*i)?,
+        };
+    }
+    item.as_table_like_mut()?.remove(last)?;
+    Some(doc.to_string())
 }

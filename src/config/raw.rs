@@ -112,3 +112,85 @@ pub(super) enum RootSeverity {
     Warning,
     Critical,
 }
+
+/// The keys a raw struct accepts, as serde sees them (renames applied): the
+/// one list of each table's keys, derived from the struct itself, for the
+/// "did you mean" of an unknown key.
+pub(super) fn keys_of<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    let mut keys = None;
+    let _ = T::deserialize(KeyGrabber(&mut keys));
+    keys.unwrap_or(&[])
+}
+
+/// A deserializer that only records the field list serde asks a struct
+/// for, then stops.
+struct KeyGrabber<'a>(&'a mut Option<&'static [&'static str]>);
+
+impl<'de> serde::Deserializer<'de> for KeyGrabber<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("only the keys are wanted"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = Some(fields);
+        Err(serde::de::Error::custom("only the keys are wanted"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// The keys of the table that holds the key at `path` (a key path from
+/// the file's root), when that table is one of the raw structs.
+pub(super) fn keys_beside(path: &[super::locate::Seg]) -> &'static [&'static str] {
+    use super::locate::Seg::{Index, Key};
+    let parent = &path[..path.len().saturating_sub(1)];
+    fn k(s: &super::locate::Seg) -> Option<&str> {
+        match s {
+            Key(k) => Some(k.as_str()),
+            Index(_) => None,
+        }
+    }
+    match parent {
+        [] => keys_of::<RawFile>(),
+        [a] => match k(a) {
+            Some("server") => keys_of::<RawServer>(),
+            Some("postfix_log") => keys_of::<RawPostfixLog>(),
+            _ => &[],
+        },
+        [a, Index(_)] if k(a) == Some("target") => keys_of::<RawTarget>(),
+        [a, Index(_), b] if k(a) == Some("target") => match k(b) {
+            Some("smtp") => keys_of::<RawSmtp>(),
+            Some("api") => keys_of::<RawApi>(),
+            _ => &[],
+        },
+        [a, Index(_), b, c]
+            if k(a) == Some("target") && k(b) == Some("api") && k(c) == Some("send") =>
+        {
+            keys_of::<RawSend>()
+        }
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_the_structs() {
+        assert_eq!(keys_of::<RawFile>(), &["server", "target", "postfix_log"]);
+        assert!(keys_of::<RawSmtp>().contains(&"certificate_expiry_warning"));
+        assert!(keys_of::<RawSend>().contains(&"daily_budget"));
+    }
+}

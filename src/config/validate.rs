@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::defaults::*;
-use super::locate::{key, path_string, segs, Locator, Seg};
+use super::locate::{key, path_string, segs, without, Locator, Seg};
 use super::raw::{RawApi, RawFile, RawPostfixLog, RawServer, RawSmtp, RawTarget, RootSeverity};
 use super::secrets::{loose_permissions, read_secret_file, SecretSpec};
 use super::*;
@@ -22,23 +22,60 @@ use crate::postfix::Relay;
 const COMPILED_MAPS: &[(&str, &str)] = &[("db", "hash"), ("lmdb", "lmdb"), ("cdb", "cdb")];
 use crate::regions;
 
+/// Most type errors reported from one file before giving up.
+const MAX_TYPE_ERRORS: usize = 32;
+
 /// Parse and validate config text; `origin` names it in messages.
+///
+/// A value of the wrong type (`port = "587"`) is reported with its line
+/// and key, then taken out of the text and the parse retried, so that the
+/// rest of the file is still checked and every problem is listed at once.
 pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigError> {
     let locator = Locator::new(text, origin);
-    let mut unknown: Vec<Vec<Seg>> = Vec::new();
-    let de = toml::Deserializer::new(text);
-    let raw: RawFile = match serde_ignored::deserialize(de, |p| unknown.push(segs(&p))) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let line = e.span().map(|s| locator.line_of(s.start));
-            return Err(ConfigError {
-                issues: vec![ConfigIssue {
-                    file: origin.to_owned(),
-                    line,
-                    key: String::new(),
-                    message: e.message().trim().to_owned(),
-                }],
-            });
+    let mut current = text.to_owned();
+    let mut type_errors: Vec<ConfigIssue> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    let (raw, unknown) = loop {
+        let mut unknown: Vec<Vec<Seg>> = Vec::new();
+        let de = toml::Deserializer::new(&current);
+        let e = match serde_ignored::deserialize::<_, _, RawFile>(de, |p| unknown.push(segs(&p))) {
+            Ok(raw) => break (raw, unknown),
+            Err(e) => e,
+        };
+        let here = Locator::new(&current, origin);
+        let path = e.span().and_then(|s| here.path_at(s.start));
+        let message = e.message().trim().to_owned();
+        let next = path.as_deref().filter(|p| !p.is_empty()).and_then(|p| {
+            let issue = ConfigIssue {
+                file: origin.to_owned(),
+                line: locator.line(p),
+                key: path_string(p),
+                message: message.clone(),
+            };
+            type_errors.push(issue);
+            removed.push(path_string(p));
+            without(&current, p)
+        });
+        match next {
+            Some(next) if type_errors.len() < MAX_TYPE_ERRORS => current = next,
+            _ => {
+                if path.as_deref().is_none_or(|p| p.is_empty()) {
+                    // Not a value (a syntax error): where the parser stopped.
+                    let line = e
+                        .span()
+                        .filter(|_| current == text)
+                        .map(|s| locator.line_of(s.start));
+                    type_errors.push(ConfigIssue {
+                        file: origin.to_owned(),
+                        line,
+                        key: String::new(),
+                        message,
+                    });
+                }
+                return Err(ConfigError {
+                    issues: type_errors,
+                });
+            }
         }
     };
     let mut v = Validator {
@@ -51,9 +88,70 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
         from_environment: false,
     };
     for path in &unknown {
-        v.error(path, "unknown key".to_owned());
+        let message = match path.last() {
+            Some(Seg::Key(k)) => match closest(k, super::raw::keys_beside(path)) {
+                Some(known) => format!("unknown key; did you mean `{known}`?"),
+                None => "unknown key".to_owned(),
+            },
+            _ => "unknown key".to_owned(),
+        };
+        v.error(path, message);
     }
-    v.finish(raw)
+    if type_errors.is_empty() {
+        return v.finish(raw);
+    }
+    // A value taken out for its type is not also "missing".
+    let later = match v.finish(raw) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.issues,
+    };
+    type_errors.extend(later.into_iter().filter(|i| {
+        !removed
+            .iter()
+            .any(|r| i.key == *r || i.key.starts_with(&format!("{r}.")))
+    }));
+    Err(ConfigError {
+        issues: type_errors,
+    })
+}
+
+/// The candidate closest to `word` by edit distance (a swap of two
+/// neighbours counts as one edit), if it is close enough to be a typo.
+pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let most = (word.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= most)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions
+/// and transpositions of adjacent characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Validate the environment-built raw form (see [`super::environment`]).
@@ -302,10 +400,39 @@ impl Validator<'_> {
                 &key(base, "region"),
                 "no region: set `region` (or AWS_REGION)".to_owned(),
             ),
-            Some(r) if !regions::is_region_name(r) => self.error(
-                &key(base, "region"),
-                format!("`{r}` is not an AWS region name"),
-            ),
+            Some(r) if !regions::is_region_name(r) => {
+                let hint = closest(&r.to_ascii_lowercase(), regions::SES_REGIONS)
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                self.error(
+                    &key(base, "region"),
+                    format!("`{r}` is not an AWS region name{hint}"),
+                )
+            }
+            Some(r) if !regions::SES_REGIONS.contains(&r.as_str()) => {
+                let hint = closest(r, regions::SES_REGIONS)
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                // A target that names its own endpoints may be somewhere
+                // this list does not know yet (a new region, a partition).
+                let own_endpoints = t.smtp.as_ref().is_some_and(|s| {
+                    s.host.is_some() || s.relayhost.is_some() || s.postfix == Some(true)
+                }) || t
+                    .api
+                    .as_ref()
+                    .is_some_and(|a| a.endpoint_url.is_some() || a.sts_endpoint_url.is_some());
+                if own_endpoints {
+                    self.warn(
+                        &key(base, "region"),
+                        format!("`{r}` is not a region SES is known to serve{hint} (accepted: the target names its own endpoints)"),
+                    );
+                } else {
+                    self.error(
+                        &key(base, "region"),
+                        format!("`{r}` is not a region SES serves{hint}"),
+                    );
+                }
+            }
             Some(_) => {}
         }
         if t.smtp.is_none() && t.api.is_none() {
@@ -1062,6 +1189,86 @@ interval = \"every minute\"
         let text = "[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nport = \"submission\"\n";
         let err = parse(text, "t.toml", &env()).unwrap_err();
         assert_eq!(err.issues[0].line, Some(5), "{err}");
+    }
+
+    #[test]
+    fn a_type_error_hides_no_other_problem() {
+        let text = "[[target]]\nname = \"x\"\nregion = \"us-east-1\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = { env = \"SMTP_PW\" }\nport = \"587\"\ntimeout = \"soon\"\nsend = \"yes\"\nprot = 25\n";
+        let err = parse(text, "t.toml", &env()).unwrap_err();
+        let lines: Vec<String> = err.issues.iter().map(|i| i.to_string()).collect();
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("t.toml:7: target[0].smtp.port: invalid type: string \"587\""),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1].starts_with("t.toml:9: target[0].smtp.send: invalid type"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(
+                &"t.toml:10: target[0].smtp.prot: unknown key; did you mean `port`?".to_owned()
+            ),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("t.toml:8: target[0].smtp.timeout: `soon`")),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_get_the_closest_known_key() {
+        let text = "[servr]\n[[target]]\nname = \"x\"\nregion = \"us-east-1\"\nregoin = \"x\"\n[target.api]\nendpoint = \"http://localhost\"\n[target.api.send]\nfrom = \"a@example.com\"\ndaily_budgte = 3\n";
+        let err = parse(text, "t.toml", &env()).unwrap_err();
+        let lines: Vec<String> = err.issues.iter().map(|i| i.to_string()).collect();
+        for want in [
+            "t.toml:1: servr: unknown key; did you mean `server`?",
+            "t.toml:5: target[0].regoin: unknown key; did you mean `region`?",
+            "t.toml:7: target[0].api.endpoint: unknown key",
+            "t.toml:10: target[0].api.send.daily_budgte: unknown key; did you mean `daily_budget`?",
+        ] {
+            assert!(lines.contains(&want.to_owned()), "{want}: {lines:#?}");
+        }
+    }
+
+    #[test]
+    fn regions_are_checked_against_the_ses_list() {
+        let text = |region: &str, host: &str| {
+            format!("[[target]]\nname = \"x\"\nregion = \"{region}\"\n[target.smtp]\nusername = \"AKIAIOSFODNN7EXAMPLE\"\npassword = {{ env = \"SMTP_PW\" }}\n{host}")
+        };
+        for (region, hint) in [
+            ("eu-west-9", "eu-west-1"),
+            ("eu-wst-1", "eu-west-1"),
+            ("EU-WEST-1", "eu-west-1"),
+        ] {
+            let err = parse(&text(region, ""), "t.toml", &env()).unwrap_err();
+            assert_eq!(err.issues.len(), 1, "{err}");
+            assert_eq!(err.issues[0].key, "target[0].region");
+            assert_eq!(err.issues[0].line, Some(3));
+            assert!(
+                err.issues[0]
+                    .message
+                    .contains(&format!("did you mean `{hint}`?")),
+                "{err}"
+            );
+        }
+        // A target with its own endpoint: a warning, not an error.
+        let plan = parse(
+            &text("eu-west-9", "host = \"smtp.example.com\"\n"),
+            "t.toml",
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(plan.warnings.len(), 1);
+        assert!(plan.warnings[0]
+            .message
+            .contains("not a region SES is known to serve"));
+        assert!(parse(&text("eu-west-3", ""), "t.toml", &env()).is_ok());
+        assert_eq!(closest("prot", &["port", "tls"]), Some("port"));
+        assert_eq!(closest("colour", &["name", "region", "smtp", "api"]), None);
     }
 
     #[test]
