@@ -3,14 +3,27 @@
 //!
 //! Scrapes only read state the scheduler already recorded: they never start
 //! a probe and never wait on one. The server is defensive because it often
-//! listens on a shared host: bounded header size, a cap on concurrent
-//! connections (extra ones are closed at once), a header read timeout and a
-//! lifetime limit per connection, so slow or hostile clients cannot pin it.
+//! listens on a shared host, where slow or hostile clients must not make
+//! Prometheus see the exporter down:
+//!
+//! - a request head must be complete within [`HEADER_TIMEOUT`] of the
+//!   connection's start or of its previous response, or the connection is
+//!   closed (this also ends idle keep-alive connections);
+//! - heads are bounded in size ([`MAX_HEAD_BYTES`]) and connections in
+//!   lifetime ([`CONNECTION_LIFETIME`]);
+//! - at most [`MAX_CONNECTIONS`] connections are open at once; when a new one
+//!   arrives at the cap, the server closes one that is not serving a request
+//!   (from the peer address holding the most connections, the longest idle
+//!   first) instead of refusing the newcomer. Slow, idle and flooding
+//!   clients therefore cannot crowd out a scrape; only when every slot is
+//!   busy answering a request is the newcomer closed.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -21,15 +34,16 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
 
-/// At most this many connections are served at once.
+/// At most this many connections are open at once.
 pub const MAX_CONNECTIONS: usize = 64;
-/// Request headers must arrive within this.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request head must be complete within this of the connection's start
+/// or of the previous response on it (idle keep-alives end after it too).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// No connection lives longer than this.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// Largest request head accepted (hyper's minimum is 8 KiB).
@@ -64,9 +78,124 @@ impl App {
     }
 }
 
+/// One open connection, as the accept loop sees it.
+struct Conn {
+    peer: IpAddr,
+    /// Requests being handled right now.
+    busy: AtomicUsize,
+    /// Milliseconds since the server started when the connection was
+    /// accepted or last finished a request.
+    idle_since: AtomicU64,
+    /// Set by the accept loop to close the connection.
+    evict: Notify,
+}
+
+/// The open connections, so that a newcomer at the cap can displace one
+/// that is not serving anything.
+struct Registry {
+    epoch: Instant,
+    next_id: u64,
+    conns: HashMap<u64, Arc<Conn>>,
+}
+
+impl Registry {
+    fn millis(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The connection to close for a newcomer: one not serving a request,
+    /// from the peer with the most connections, idle the longest.
+    fn victim(&self) -> Option<u64> {
+        let mut per_peer: HashMap<IpAddr, usize> = HashMap::new();
+        for c in self.conns.values() {
+            *per_peer.entry(c.peer).or_default() += 1;
+        }
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.busy.load(Ordering::Acquire) == 0)
+            .max_by_key(|(id, c)| {
+                (
+                    per_peer[&c.peer],
+                    std::cmp::Reverse(c.idle_since.load(Ordering::Acquire)),
+                    std::cmp::Reverse(**id),
+                )
+            })
+            .map(|(id, _)| *id)
+    }
+}
+
+/// Removes its connection from the registry when the connection ends.
+struct Registered {
+    id: u64,
+    registry: Arc<Mutex<Registry>>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.registry.lock() {
+            r.conns.remove(&self.id);
+        }
+    }
+}
+
+/// Marks its connection busy while a request is handled.
+struct Busy {
+    conn: Arc<Conn>,
+    epoch: Instant,
+}
+
+impl Busy {
+    fn new(conn: Arc<Conn>, epoch: Instant) -> Busy {
+        conn.busy.fetch_add(1, Ordering::AcqRel);
+        Busy { conn, epoch }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.conn.idle_since.store(now, Ordering::Release);
+        self.conn.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Make room for one more connection: `Some` when there is (the registry
+/// already counts the newcomer), `None` when every slot is busy serving.
+fn admit(registry: &Arc<Mutex<Registry>>, peer: IpAddr) -> Option<(Arc<Conn>, Registered)> {
+    let mut r = registry.lock().ok()?;
+    if r.conns.len() >= MAX_CONNECTIONS {
+        let id = r.victim()?;
+        if let Some(victim) = r.conns.remove(&id) {
+            tracing::debug!(peer = %victim.peer, "connection limit reached; closing an idle connection");
+            victim.evict.notify_one();
+        }
+    }
+    let id = r.next_id;
+    r.next_id += 1;
+    let conn = Arc::new(Conn {
+        peer,
+        busy: AtomicUsize::new(0),
+        idle_since: AtomicU64::new(r.millis()),
+        evict: Notify::new(),
+    });
+    r.conns.insert(id, conn.clone());
+    Some((
+        conn,
+        Registered {
+            id,
+            registry: registry.clone(),
+        },
+    ))
+}
+
 /// Serve until `stop` turns true; then in-flight connections are dropped.
 pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let epoch = Instant::now();
+    let registry = Arc::new(Mutex::new(Registry {
+        epoch,
+        next_id: 0,
+        conns: HashMap::new(),
+    }));
     let mut conns = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -83,21 +212,61 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiv
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "connection limit reached; closing");
+        let Some((conn, registered)) = admit(&registry, peer.ip()) else {
+            tracing::debug!(%peer, "every connection is busy; closing");
             continue;
         };
         let app = app.clone();
         conns.spawn(async move {
-            let _permit = permit;
-            let svc = service_fn(move |req| handle(app.clone(), req));
-            let conn = http1::Builder::new()
+            let _registered = registered;
+            let svc = {
+                let conn = conn.clone();
+                service_fn(move |req| {
+                    let busy = Busy::new(conn.clone(), epoch);
+                    let app = app.clone();
+                    async move {
+                        let resp = handle(app, req).await;
+                        drop(busy);
+                        resp
+                    }
+                })
+            };
+            let served = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(stream), svc);
-            if let Ok(Err(e)) = tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
-                tracing::debug!(%peer, error = %e, "connection error");
+            tokio::pin!(served);
+            let lifetime = tokio::time::sleep(CONNECTION_LIFETIME);
+            tokio::pin!(lifetime);
+            loop {
+                // When the connection will have been idle too long; while it
+                // serves a request, look again a timeout later.
+                let deadline = if conn.busy.load(Ordering::Acquire) > 0 {
+                    tokio::time::Instant::now() + HEADER_TIMEOUT
+                } else {
+                    let since = Duration::from_millis(conn.idle_since.load(Ordering::Acquire));
+                    tokio::time::Instant::from_std(epoch + since + HEADER_TIMEOUT)
+                };
+                tokio::select! {
+                    r = &mut served => {
+                        if let Err(e) = r {
+                            tracing::debug!(%peer, error = %e, "connection error");
+                        }
+                        break;
+                    }
+                    _ = conn.evict.notified() => break,
+                    _ = &mut lifetime => break,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        let since = Duration::from_millis(conn.idle_since.load(Ordering::Acquire));
+                        if conn.busy.load(Ordering::Acquire) == 0
+                            && epoch.elapsed() >= since + HEADER_TIMEOUT
+                        {
+                            tracing::debug!(%peer, "no request within the header timeout; closing");
+                            break;
+                        }
+                    }
+                }
             }
         });
     }
