@@ -31,12 +31,14 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextMut, BeforeDeserializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -577,7 +579,25 @@ impl Intercept for ClockProbe {
         });
         Ok(())
     }
+
+    /// Bound what is read of an answer: the SDK reads a whole body before
+    /// parsing it, so an endpoint that never stops sending would otherwise
+    /// grow the process without limit until the timeout.
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let body = context.response_mut().take_body();
+        *context.response_mut().body_mut() =
+            SdkBody::from_body_1_x(http_body_util::Limited::new(body, MAX_RESPONSE_BODY));
+        Ok(())
+    }
 }
+
+/// Largest AWS answer read: SES and STS answers are a few KiB.
+pub const MAX_RESPONSE_BODY: usize = 1 << 20;
 
 #[cfg(test)]
 mod tests {

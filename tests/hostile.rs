@@ -808,11 +808,9 @@ fn slow_and_endless_bodies_are_cut_at_the_timeout() {
 
 /// A 200 answer whose XML document is cut short (no closing tags, no
 /// account): the SDK's lenient parser yields an ARN `arn:aws:iam::1` and
-/// an empty account, and the identity check reports success. It should
-/// fail (an identity without an account is not an answer); the fix belongs
-/// in src/checks/identity.rs. Ignored until then.
+/// an empty account. An identity without an account is not an answer:
+/// the check fails (it reported success before).
 #[test]
-#[ignore = "a truncated STS document is taken for a successful identity: needs a check in src/checks/identity.rs"]
 fn truncated_sts_document_is_not_a_success() {
     let fake = FakeAws::start(|_| Reply {
         status: 200,
@@ -939,12 +937,10 @@ fn daemon_memory_is_bounded_against_flooding_smtp_peers() {
 }
 
 /// The daemon probing an AWS endpoint whose 200 answer has a body without
-/// end: the body is buffered whole until the timeout cuts the call, so
-/// memory grows with the peer's speed times the timeout (hundreds of MiB
-/// on loopback with a 1 s timeout). Needs a bound on the response body
-/// in the AWS client (src/aws.rs); ignored until then.
+/// end: the SDK buffers a body whole before parsing it, so without the
+/// client's bound memory grew with the peer's speed times the timeout
+/// (hundreds of MiB on loopback with a 1 s timeout).
 #[test]
-#[ignore = "unbounded AWS response body: needs a body size limit in src/aws.rs"]
 fn daemon_memory_is_bounded_against_an_endless_aws_body() {
     let peer = aws_flood_peer();
     let e = Exporter::start(&flood_api_target("aws", peer.port));

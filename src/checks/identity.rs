@@ -32,6 +32,25 @@ pub async fn run(target: &Target, api: &ApiTarget) -> Outcome {
         return outcome;
     };
     let arn = out.arn().unwrap_or_default().to_owned();
+    let account = out.account().unwrap_or_default();
+    // A 200 whose document was cut short still parses (the SDK's XML reader
+    // is lenient): an identity without a 12-digit account, or an ARN that
+    // names no principal of that account, is no answer.
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    if !account_ok || principal_type(&arn) == PrincipalType::Other || !arn.contains(account) {
+        outcome.fail(
+            Finding::new(
+                Class::Unknown,
+                format!(
+                    "GetCallerIdentity answered 200 without a usable identity (account `{}`, ARN `{}`): a cut-off or foreign answer",
+                    crate::text::escape_controls(&crate::text::truncate(account, 40)),
+                    crate::text::escape_controls(&crate::text::truncate(&arn, 200)),
+                ),
+            )
+            .in_phase(PHASE),
+        );
+        return outcome;
+    }
     let facts = IdentityFacts {
         account: out.account().unwrap_or_default().to_owned(),
         user_id: out.user_id().unwrap_or_default().to_owned(),
