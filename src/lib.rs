@@ -5,14 +5,19 @@
 //! to the next:
 //!
 //! ```text
-//! config file / env / sasl_passwd / $CREDENTIALS_DIRECTORY
-//!   -> config       parse, validate -> Plan { targets, server }
+//! config file / env / Postfix (postconf, postmap) / $CREDENTIALS_DIRECTORY
+//!   -> config       parse, validate -> Plan { targets, server, postfix_log }
 //!   -> credentials  Secret, shape analysis, SMTP password derivation (no I/O)
-//!   -> checks       smtp | identity | account | send  (the only network code)
+//!   -> checks       smtp | identity | account | permissions | sender | send
+//!                   (the only network code)
 //!   -> diagnosis    reply / AWS error / free text -> Class (+ Details)
 //!   -> outcome      Outcome { phases, findings, facts }: the shared vocabulary
 //!   -> report       --once text / JSON and the Nagios exit code
 //!   -> metrics      latest outcome per (target, check) -> /metrics
+//!
+//! Postfix's log (file or journal) -> postfix::follow -> postfix::report
+//!   (each delivery classified by diagnosis) -> metrics: a second producer
+//!   beside the scheduler, feeding the same metrics and status page.
 //! ```
 //!
 //! Modules, from the bottom of the import graph up (each imports only
@@ -25,13 +30,17 @@
 //! - [`outcome`]: what a check returns, and the vocabulary to build it.
 //! - [`credentials`]: [`credentials::Secret`], credential shapes, SMTP
 //!   password derivation.
-//! - [`postfix`]: Postfix's own files, read the way Postfix reads them.
+//! - [`postfix`]: Postfix read with its own tools: settings and password
+//!   maps in the SMTP client's lookup order ([`postfix::sasl`]), its log
+//!   lines ([`postfix::log`]) followed ([`postfix::follow`]) and summarised
+//!   ([`postfix::report`]).
 //! - [`config`]: the TOML format, defaults, secret sources, validation, and
 //!   the one loader of start-up and reload.
 //! - [`budget`]: the send check's persisted daily budget.
 //! - [`aws`]: SDK plumbing for the API checks: credential resolution,
 //!   clients, clock-skew measurement, SDK error classification.
-//! - [`checks`]: one file per check; a [`checks::Check`] carries its config.
+//! - [`checks`]: one file per check (smtp, identity, account, permissions,
+//!   sender, send); a [`checks::Check`] carries its config.
 //! - [`scheduler`]: when checks run: `--once`'s single pass and the
 //!   daemon's per-target loops; deadlines and panics become outcomes.
 //! - [`report`]: rendering outcomes for people and for machines.

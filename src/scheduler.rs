@@ -11,6 +11,7 @@
 //! interval.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use tokio::sync::Semaphore;
 use crate::checks::{self, Check};
 use crate::config::{Plan, Target};
 use crate::diagnosis::{redact, Class};
-use crate::outcome::{Finding, Outcome, TargetOutcomes};
+use crate::outcome::{CheckKind, Finding, Outcome, TargetOutcomes};
 
 /// Run one check under its outer deadline; a panic becomes an outcome.
 pub async fn run_check(target: &Target, check: Check<'_>) -> Outcome {
@@ -38,8 +39,25 @@ pub async fn run_check(target: &Target, check: Check<'_>) -> Outcome {
 }
 
 async fn run_guarded(target: &Target, check: Check<'_>) -> Outcome {
-    let deadline = check.deadline();
-    let run = AssertUnwindSafe(checks::run(target, check)).catch_unwind();
+    guarded(
+        &target.name,
+        check.kind(),
+        check.deadline(),
+        checks::run(target, check),
+    )
+    .await
+}
+
+/// `run` under `deadline`, a panic turned into an `unknown` outcome and a
+/// time-out into a `timeout` one: whatever a check does, the pass gets an
+/// outcome for it.
+async fn guarded(
+    target: &str,
+    kind: CheckKind,
+    deadline: Duration,
+    run: impl Future<Output = Outcome>,
+) -> Outcome {
+    let run = AssertUnwindSafe(run).catch_unwind();
     match tokio::time::timeout(deadline, run).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(panic)) => {
@@ -49,31 +67,27 @@ async fn run_guarded(target: &Target, check: Check<'_>) -> Outcome {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(
-                target = %target.name,
-                check = %check.kind(),
+                target = %target,
+                check = %kind,
                 panic = %redact(&what),
                 "a check panicked"
             );
             Outcome::failed(
-                check.kind(),
+                kind,
                 Finding::new(
                     Class::Unknown,
-                    format!(
-                        "the {} check stopped on an internal error (a bug: see the log)",
-                        check.kind()
-                    ),
+                    format!("the {kind} check stopped on an internal error (a bug: see the log)"),
                 )
                 .in_phase("check"),
             )
         }
         Err(_) => {
             let mut o = Outcome::failed(
-                check.kind(),
+                kind,
                 Finding::new(
                     Class::Timeout,
                     format!(
-                        "the {} check did not finish within {}s",
-                        check.kind(),
+                        "the {kind} check did not finish within {}s",
                         deadline.as_secs()
                     ),
                 )
@@ -246,5 +260,67 @@ async fn check_loop(target: &Target, check: Check<'_>, permits: &Semaphore, sink
 impl Drop for Scheduler {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_check_becomes_an_unknown_outcome() {
+        let o = guarded("t", CheckKind::Smtp, Duration::from_secs(5), async {
+            panic!("boom");
+        })
+        .await;
+        assert!(!o.success);
+        let f = o.primary_finding().unwrap();
+        assert_eq!(
+            (f.class, f.details.phase.as_deref()),
+            (Class::Unknown, Some("check"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_check_past_its_deadline_becomes_a_timeout() {
+        let o = guarded("t", CheckKind::Identity, Duration::from_millis(50), async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Outcome::new(CheckKind::Identity)
+        })
+        .await;
+        assert_eq!(o.primary_finding().unwrap().class, Class::Timeout);
+    }
+
+    /// A reload changes the one shared limit, even with checks running:
+    /// shrinking takes permits back as they are returned, so more than the
+    /// new limit never run at once.
+    #[tokio::test]
+    async fn reload_resizes_the_shared_limit() {
+        let env = crate::config::Env::default();
+        let plan = |n: usize| {
+            crate::config::parse(
+                &format!("[server]\nconcurrency = {n}\n[[target]]\nname = \"x\"\nregion = \"eu-west-1\"\n[target.api]\n"),
+                "t.toml",
+                &env,
+            )
+            .unwrap()
+        };
+        let mut s = Scheduler::new(&plan(4), Arc::new(|_, _| {}));
+        let held = s.permits.clone().acquire_many_owned(3).await.unwrap();
+        s.resize(2);
+        tokio::task::yield_now().await;
+        // One permit was free: taken at once; two more when the three return.
+        assert_eq!(s.permits.available_permits(), 0);
+        drop(held);
+        for _ in 0..100 {
+            if s.permits.available_permits() == 2 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(s.permits.available_permits(), 2);
+        s.resize(6);
+        assert_eq!(s.permits.available_permits(), 6);
+        s.stop();
     }
 }
