@@ -54,8 +54,8 @@ pub const DEFAULT_POSTFIX_LOG_WINDOW: Duration = Duration::from_secs(3600);
 /// Where Debian's rsyslog writes mail logs.
 pub const DEFAULT_POSTFIX_LOG_FILE: &str = "/var/log/mail.log";
 
-/// Largest config file read.
-pub const MAX_CONFIG_FILE: u64 = 1 << 20;
+/// Largest config file read: thousands of targets take a few MiB.
+pub const MAX_CONFIG_FILE: u64 = 16 << 20;
 /// AUTH mechanisms in preference order: the two SES offers.
 pub const DEFAULT_AUTH_MECHANISMS: &[AuthMechanism] = &[AuthMechanism::Plain, AuthMechanism::Login];
 /// Whether the identity and account checks run when `[target.api]` exists.
