@@ -495,11 +495,11 @@ metrics! {
 
 /// Where `fill` writes series: the exposition writer, or (in tests) the
 /// `prometheus` crate's registry the writer is checked against.
-trait Sink {
+trait Sink<'a> {
     /// Set a gauge.
-    fn set(&mut self, m: M, labels: &[&str], value: f64);
+    fn set(&mut self, m: M, labels: &[&'a str], value: f64);
     /// Add to a counter.
-    fn add(&mut self, m: M, labels: &[&str], n: u64);
+    fn add(&mut self, m: M, labels: &[&'a str], n: u64);
 }
 
 /// The text exposition, written directly from state: no registry is built
@@ -507,34 +507,50 @@ trait Sink {
 /// label values in label-name order, so the output is ordered as the
 /// Prometheus text format's reference encoder orders it (families by name,
 /// series by label values).
-struct Exposition {
-    series: Vec<BTreeMap<Vec<String>, f64>>,
+struct Exposition<'a> {
+    /// Per metric: label values in label-name order (borrowed from the
+    /// state, so no label is copied), the value, and whether it adds.
+    series: Vec<Vec<(Vec<&'a str>, f64)>>,
 }
 
-impl Exposition {
+impl<'a> Exposition<'a> {
     fn new() -> Self {
         Exposition {
-            series: METRICS.iter().map(|_| BTreeMap::new()).collect(),
+            series: METRICS.iter().map(|_| Vec::new()).collect(),
         }
     }
 
     /// Label values reordered by label name.
-    fn key(m: M, labels: &[&str]) -> Vec<String> {
+    fn key(m: M, labels: &[&'a str]) -> Vec<&'a str> {
         let names = METRICS[m as usize].labels;
-        let mut pairs: Vec<(&str, &str)> =
+        let mut pairs: Vec<(&str, &'a str)> =
             names.iter().copied().zip(labels.iter().copied()).collect();
-        pairs.sort_by(|a, b| a.0.cmp(b.0));
-        pairs.into_iter().map(|(_, v)| v.to_owned()).collect()
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        pairs.into_iter().map(|(_, v)| v).collect()
     }
 
-    fn text(&self) -> String {
+    fn text(mut self) -> String {
         let mut order: Vec<usize> = (0..METRICS.len()).collect();
         order.sort_by_key(|i| METRICS[*i].name);
         let mut out = String::with_capacity(4096);
         for i in order {
-            let (def, series) = (&METRICS[i], &self.series[i]);
+            let def = &METRICS[i];
+            let series = &mut self.series[i];
             if series.is_empty() {
                 continue;
+            }
+            // By label values; a series written twice keeps its last value
+            // (a gauge) or their sum (a counter).
+            series.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut merged: Vec<(Vec<&str>, f64)> = Vec::with_capacity(series.len());
+            for (key, value) in series.drain(..) {
+                match merged.last_mut() {
+                    Some((k, v)) if *k == key => match def.kind {
+                        Kind::Gauge => *v = value,
+                        Kind::Counter => *v += value,
+                    },
+                    _ => merged.push((key, value)),
+                }
             }
             let mut names: Vec<&str> = def.labels.to_vec();
             names.sort_unstable();
@@ -547,7 +563,7 @@ impl Exposition {
             out.push(' ');
             out.push_str(def.kind.as_str());
             out.push('\n');
-            for (values, value) in series {
+            for (values, value) in merged {
                 out.push_str(def.name);
                 for (n, (name, v)) in names.iter().zip(values).enumerate() {
                     out.push_str(if n == 0 { "{" } else { "," });
@@ -568,15 +584,15 @@ impl Exposition {
     }
 }
 
-impl Sink for Exposition {
-    fn set(&mut self, m: M, labels: &[&str], value: f64) {
-        self.series[m as usize].insert(Exposition::key(m, labels), value);
+impl<'a> Sink<'a> for Exposition<'a> {
+    fn set(&mut self, m: M, labels: &[&'a str], value: f64) {
+        let key = Exposition::key(m, labels);
+        self.series[m as usize].push((key, value));
     }
 
-    fn add(&mut self, m: M, labels: &[&str], n: u64) {
-        *self.series[m as usize]
-            .entry(Exposition::key(m, labels))
-            .or_default() += n as f64;
+    fn add(&mut self, m: M, labels: &[&'a str], n: u64) {
+        let key = Exposition::key(m, labels);
+        self.series[m as usize].push((key, n as f64));
     }
 }
 
@@ -599,7 +615,7 @@ fn escape(s: &str, quote: bool) -> std::borrow::Cow<'_, str> {
 }
 
 /// Every series of the current state.
-fn fill_state(m: &mut impl Sink, state: &State) {
+fn fill_state<'a>(m: &mut impl Sink<'a>, state: &'a State) {
     m.set(
         M::BuildInfo,
         &[
@@ -656,7 +672,7 @@ fn fill_state(m: &mut impl Sink, state: &State) {
     }
 }
 
-fn fill_check(sink: &mut impl Sink, target: &str, check: CheckKind, cs: &CheckState) {
+fn fill_check<'a>(sink: &mut impl Sink<'a>, target: &'a str, check: CheckKind, cs: &'a CheckState) {
     let c = check.as_str();
     if let Some(left) = cs.budget_remaining {
         sink.set(M::Budget, &[target], f64::from(left));
@@ -743,7 +759,7 @@ fn fill_check(sink: &mut impl Sink, target: &str, check: CheckKind, cs: &CheckSt
         }
     }
     for id in &facts.sender {
-        let mut one_hot = |kind: &str, all: &[&str], status: &str| {
+        let mut one_hot = |kind: &'static str, all: &[&'static str], status: &str| {
             for s in all {
                 let on = status.eq_ignore_ascii_case(s);
                 sink.set(
@@ -889,7 +905,7 @@ mod tests {
         }
     }
 
-    impl Sink for Families {
+    impl<'a> Sink<'a> for Families {
         fn set(&mut self, m: M, labels: &[&str], value: f64) {
             if let Family::Gauge(g) = &self.0[m as usize] {
                 g.with_label_values(labels).set(value);
