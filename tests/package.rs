@@ -110,6 +110,7 @@ fn deb_package_installs_a_working_service() {
             "-rw-r--r--",
         ),
         ("usr/share/doc/ses-probe/operations.md", "-rw-r--r--"),
+        ("usr/share/doc/ses-probe/postfix.conf", "-rw-r--r--"),
         ("usr/share/doc/ses-probe/copyright", "-rw-r--r--"),
         ("usr/share/ses-probe/alerts.yml", "-rw-r--r--"),
         ("usr/share/ses-probe/ses-probe.json", "-rw-r--r--"),
