@@ -729,16 +729,7 @@ async fn once(config: Option<&Path>, output: Output, filter: &Filter) -> u8 {
         }
     }
     if let Some(log) = &plan.postfix_log {
-        let router = crate::postfix::report::Router::new(
-            plan.targets
-                .iter()
-                .filter_map(|t| {
-                    t.smtp
-                        .as_ref()
-                        .map(|s| (t.name.clone(), s.host.clone(), s.port))
-                })
-                .collect(),
-        );
+        let router = plan.relays();
         let (source, window) = (log.source.clone(), log.window);
         report.postfix = tokio::task::spawn_blocking(move || {
             crate::postfix::report::Recent::read(&source, window, &router)

@@ -192,16 +192,7 @@ impl PostfixLogReader {
     /// Follow the plan's log (restarting only when its source changed),
     /// routing deliveries to the plan's targets.
     fn follow(&mut self, plan: &Plan) {
-        let router = crate::postfix::report::Router::new(
-            plan.targets
-                .iter()
-                .filter_map(|t| {
-                    t.smtp
-                        .as_ref()
-                        .map(|s| (t.name.clone(), s.host.clone(), s.port))
-                })
-                .collect(),
-        );
+        let router = plan.relays();
         *self.sink.router.lock().unwrap_or_else(|e| e.into_inner()) = router;
         let wanted = plan.postfix_log.as_ref().map(|l| l.source.clone());
         if self.running.as_ref().map(|(s, _)| s) == wanted.as_ref() {

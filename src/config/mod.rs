@@ -76,6 +76,23 @@ pub struct Plan {
     pub postfix_log: Option<PostfixLog>,
 }
 
+impl Plan {
+    /// What sorts Postfix's log lines by target: each target's SMTP relay
+    /// host and port.
+    pub fn relays(&self) -> crate::postfix::report::Router {
+        crate::postfix::report::Router::new(
+            self.targets
+                .iter()
+                .filter_map(|t| {
+                    t.smtp
+                        .as_ref()
+                        .map(|s| (t.name.clone(), s.host.clone(), s.port))
+                })
+                .collect(),
+        )
+    }
+}
+
 /// Where Postfix's log is read, and how far back `--once` summarises it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PostfixLog {
