@@ -51,7 +51,10 @@ pub(super) fn path_string(path: &[Seg]) -> String {
 /// Maps key paths to line numbers using a span-keeping parse of the text.
 pub(super) struct Locator {
     pub(super) origin: String,
-    doc: Option<toml_edit::ImDocument<String>>,
+    text: String,
+    /// The span-keeping parse, made on the first problem to locate: a
+    /// valid file (every reload of a large config) never pays for it.
+    doc: std::sync::OnceLock<Option<toml_edit::ImDocument<String>>>,
     line_starts: Vec<usize>,
 }
 
@@ -61,9 +64,16 @@ impl Locator {
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Locator {
             origin: origin.to_owned(),
-            doc: toml_edit::ImDocument::parse(text.to_owned()).ok(),
+            text: text.to_owned(),
+            doc: std::sync::OnceLock::new(),
             line_starts,
         }
+    }
+
+    fn doc(&self) -> Option<&toml_edit::ImDocument<String>> {
+        self.doc
+            .get_or_init(|| toml_edit::ImDocument::parse(self.text.clone()).ok())
+            .as_ref()
     }
 
     pub(super) fn line_of(&self, offset: usize) -> usize {
@@ -73,7 +83,7 @@ impl Locator {
     /// The key path of the value at byte `offset` (where a type error
     /// points), or of the table whose header is there.
     pub(super) fn path_at(&self, offset: usize) -> Option<Vec<Seg>> {
-        let doc = self.doc.as_ref()?;
+        let doc = self.doc()?;
         let mut path = Vec::new();
         table_path_at(doc.as_table(), offset, &mut path).then_some(path)
     }
@@ -81,7 +91,7 @@ impl Locator {
     /// Line of the deepest part of `path` present in the file: the key
     /// itself, or the table that should have held it.
     pub(super) fn line(&self, path: &[Seg]) -> Option<usize> {
-        let doc = self.doc.as_ref()?;
+        let doc = self.doc()?;
         let mut node = Node::Table(doc.as_table());
         let mut best = None;
         for seg in path {
