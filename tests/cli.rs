@@ -10,9 +10,8 @@ const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 #[test]
 fn check_config_reports_every_problem_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_file(
+    let (p, r) = check_config_of(
         dir.path(),
-        "bad.toml",
         r#"[[target]]
 name = "relay"
 region = "eu-west-1"
@@ -24,14 +23,8 @@ timeout = "ten seconds"
 colour = "blue"
 "#,
     );
-    let p = path.to_str().unwrap();
-    let r = run(&["check-config", "--config", p], &[], None);
     assert_eq!(r.code, 78, "{}", r.stderr);
-    let errors: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
+    let errors = error_lines(&r);
     assert_eq!(errors.len(), 3, "{}", r.stderr);
     assert!(
         errors.contains(&format!("error: {p}:9: target[0].smtp.colour: unknown key").as_str()),
@@ -1181,9 +1174,8 @@ fn man_page_and_completions_are_generated() {
 #[test]
 fn check_config_reports_type_errors_regions_and_near_misses() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_file(
+    let (p, r) = check_config_of(
         dir.path(),
-        "bad.toml",
         r#"[[target]]
 name = "relay"
 region = "eu-wst-1"
@@ -1195,14 +1187,8 @@ port = "587"
 timout = "10s"
 "#,
     );
-    let p = path.to_str().unwrap();
-    let r = run(&["check-config", "--config", p], &[], None);
     assert_eq!(r.code, 78, "{}", r.stderr);
-    let errors: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
+    let errors = error_lines(&r);
     assert_eq!(errors.len(), 4, "{}", r.stderr);
     for want in [
         format!("error: {p}:8: target[0].smtp.port: invalid type: string \"587\""),
@@ -1258,4 +1244,21 @@ fn rust_log_cannot_lift_the_library_cap() {
         assert!(lifted.is_empty(), "{rust_log}: {lifted:#?}");
         assert!(fake.count("GetCallerIdentity") > 0);
     }
+}
+
+/// `check-config` of `text` written as `bad.toml` in `dir`: the file's
+/// path as printed, and the run.
+fn check_config_of(dir: &std::path::Path, text: &str) -> (String, crate::support::Run) {
+    let path = write_file(dir, "bad.toml", text);
+    let p = path.to_str().unwrap().to_owned();
+    let r = run(&["check-config", "--config", &p], &[], None);
+    (p, r)
+}
+
+/// The `error: ` lines of a run's stderr.
+fn error_lines(r: &crate::support::Run) -> Vec<&str> {
+    r.stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect()
 }

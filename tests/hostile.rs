@@ -338,7 +338,12 @@ fn smtp_target(port: u16, timeout: &str) -> ses_probe::config::Target {
 /// Run the SMTP check against `port`, bounded; returns the outcome and
 /// the wall time.
 fn smtp_check(port: u16, timeout: &str) -> (Outcome, Duration) {
-    let target = smtp_target(port, timeout);
+    timed_check(&smtp_target(port, timeout), CheckKind::Smtp)
+}
+
+/// Run the `kind` check of `target` through the scheduler's guard,
+/// bounded; returns the outcome and the wall time.
+fn timed_check(target: &ses_probe::config::Target, kind: CheckKind) -> (Outcome, Duration) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -347,7 +352,7 @@ fn smtp_check(port: u16, timeout: &str) -> (Outcome, Duration) {
     let o = rt.block_on(async {
         tokio::time::timeout(
             Duration::from_secs(30),
-            ses_probe::scheduler::run_check(&target, target.check(CheckKind::Smtp).unwrap()),
+            ses_probe::scheduler::run_check(target, target.check(kind).unwrap()),
         )
         .await
         .expect("the check hung")
@@ -737,21 +742,7 @@ fn api_target(url: &str, timeout: &str) -> ses_probe::config::Target {
 }
 
 fn identity_check(url: &str, timeout: &str) -> (Outcome, Duration) {
-    let target = api_target(url, timeout);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let o = rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            ses_probe::scheduler::run_check(&target, target.check(CheckKind::Identity).unwrap()),
-        )
-        .await
-        .expect("the check hung")
-    });
-    (o, started.elapsed())
+    timed_check(&api_target(url, timeout), CheckKind::Identity)
 }
 
 /// An HTTP peer that answers every request with `head` and then `body`
