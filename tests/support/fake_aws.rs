@@ -393,10 +393,23 @@ impl FakeAws {
         FakeAws::start_skewed(0, handler)
     }
 
+    /// Start a fake that records nothing: for sustained load.
+    pub fn start_for_load(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FakeAws {
+        FakeAws::start_with(0, false, handler)
+    }
+
     /// Start a fake whose `Date` header is `offset_secs` ahead of the real
     /// time (negative: behind).
     pub fn start_skewed(
         offset_secs: i64,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> FakeAws {
+        FakeAws::start_with(offset_secs, true, handler)
+    }
+
+    fn start_with(
+        offset_secs: i64,
+        record: bool,
         handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
     ) -> FakeAws {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake AWS");
@@ -420,7 +433,7 @@ impl FakeAws {
                     let (handler, recorded) = (handler.clone(), recorded.clone());
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            answer(req, &*handler, &recorded, offset_secs).await,
+                            answer(req, &*handler, &recorded, offset_secs, record).await,
                         )
                     }
                 });
@@ -455,6 +468,7 @@ async fn answer(
     handler: &Handler,
     recorded: &Mutex<Vec<Recorded>>,
     offset_secs: i64,
+    record: bool,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = match tokio::time::timeout(Duration::from_secs(10), body.collect()).await {
@@ -477,7 +491,9 @@ async fn answer(
         body,
     };
     let reply = handler(&rec);
-    recorded.lock().unwrap().push(rec);
+    if record {
+        recorded.lock().unwrap().push(rec);
+    }
     let now = SystemTime::now();
     let date = if offset_secs >= 0 {
         now + Duration::from_secs(offset_secs as u64)

@@ -76,6 +76,12 @@ pub struct Script {
     pub user: String,
     pub password: String,
     pub acts: HashMap<Stage, Act>,
+    /// How long the server lives at most (a test's fake must never outlive
+    /// a hung test); `None` for the benchmark fake.
+    pub lifetime: Option<Duration>,
+    /// Whether to keep the session log; the benchmark fake serves millions
+    /// of sessions and keeps nothing.
+    pub record: bool,
 }
 
 impl Script {
@@ -89,7 +95,16 @@ impl Script {
             user: user.to_owned(),
             password: password.to_owned(),
             acts: HashMap::new(),
+            lifetime: Some(Duration::from_secs(120)),
+            record: true,
         }
+    }
+
+    /// Serve until dropped and keep no log: for sustained load.
+    pub fn for_load(mut self) -> Script {
+        self.lifetime = None;
+        self.record = false;
+        self
     }
 
     pub fn implicit(mut self) -> Script {
@@ -106,7 +121,7 @@ impl Script {
 /// A running fake server.
 pub struct FakeSmtp {
     pub port: u16,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<Log>,
     _server: ServerThread,
 }
 
@@ -115,13 +130,18 @@ impl FakeSmtp {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let port = std_listener.local_addr().expect("addr").port();
-        let log = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Log {
+            keep: script.record,
+            lines: Mutex::new(Vec::new()),
+        });
         let thread_log = log.clone();
         let server = ServerThread::spawn(move |stopped| async move {
             let listener = TcpListener::from_std(std_listener).expect("listener");
             let script = Arc::new(script);
             let acceptor = acceptor(&script.leaf);
-            let limit = tokio::time::sleep(Duration::from_secs(120));
+            // A year stands for "no limit".
+            let lifetime = script.lifetime.unwrap_or(Duration::from_secs(365 * 86_400));
+            let limit = tokio::time::sleep(lifetime);
             tokio::pin!(limit);
             tokio::pin!(stopped);
             loop {
@@ -149,7 +169,7 @@ impl FakeSmtp {
     /// `AUTH user NAME` and their verdict), `TLS` when a handshake
     /// completed.
     pub fn log(&self) -> Vec<String> {
-        self.log.lock().expect("log").clone()
+        self.log.lines.lock().expect("log").clone()
     }
 
     /// Wait until the log has an entry satisfying `pred` (bounded).
@@ -182,8 +202,16 @@ fn acceptor(leaf: &Leaf) -> TlsAcceptor {
     TlsAcceptor::from(Arc::new(config))
 }
 
-fn note(log: &Mutex<Vec<String>>, entry: impl Into<String>) {
-    log.lock().expect("log").push(entry.into());
+/// The session log, or nothing when `keep` is off.
+struct Log {
+    keep: bool,
+    lines: Mutex<Vec<String>>,
+}
+
+fn note(log: &Log, entry: impl Into<String>) {
+    if log.keep {
+        log.lines.lock().expect("log").push(entry.into());
+    }
 }
 
 /// What the session asks of its caller.
@@ -192,7 +220,7 @@ enum Next {
     StartTls,
 }
 
-async fn serve(tcp: TcpStream, script: &Script, log: &Mutex<Vec<String>>, acceptor: &TlsAcceptor) {
+async fn serve(tcp: TcpStream, script: &Script, log: &Log, acceptor: &TlsAcceptor) {
     if script.implicit_tls {
         let Ok(tls) = acceptor.accept(tcp).await else {
             note(log, "TLS failed");
@@ -298,7 +326,7 @@ fn decode(b64: &str) -> String {
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut BufReader<S>,
     script: &Script,
-    log: &Mutex<Vec<String>>,
+    log: &Log,
     tls: bool,
 ) -> Next {
     // SES refuses a transaction before AUTH (530 Authentication required).
