@@ -2,7 +2,8 @@
 //! benchmark scripts in this folder. It is the test suite's own SMTP fake
 //! (SES's greeting, EHLO, STARTTLS, AUTH PLAIN and LOGIN) and API fake (STS
 //! `GetCallerIdentity`, SESv2 `GetAccount` and `SendEmail` in their wire
-//! formats), run without a time limit and keeping no log, so the benches
+//! formats, and the STS and IAM calls of the SMTP check's key-ownership
+//! lookup), run without a time limit and keeping no log, so the benches
 //! and the tests measure against the same peers.
 //!
 //! ```text
@@ -66,6 +67,11 @@ fn main() {
             "123456789012",
             "AIDAEXAMPLEUSERID0001",
         ),
+        // The SMTP check's key-ownership lookup: the key is the caller's.
+        "GetAccessKeyInfo" => Reply::access_key_info("123456789012"),
+        "GetAccessKeyLastUsed" => {
+            Reply::access_key_last_used("ses-smtp", "2026-11-30T08:00:00Z", "ses", "eu-west-1")
+        }
         "GetAccount" => Reply::account(true, true, "HEALTHY", 50_000.0, 12.0),
         "SendEmail" => Reply::sent(),
         _ => Reply::not_found(),

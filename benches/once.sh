@@ -97,6 +97,7 @@ access_key_id = "$KEY_ID"
 secret_access_key = { env = "BENCH_SECRET" }
 endpoint_url = "$API_URL"
 sts_endpoint_url = "$API_URL"
+iam_endpoint_url = "$API_URL"
 identity = true
 account = true
 timeout = "5s"

@@ -428,6 +428,7 @@ impl FakeAws {
                         Err(_) => continue,
                     },
                 };
+                let _ = stream.set_nodelay(true);
                 let (handler, recorded) = (handler.clone(), recorded.clone());
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let (handler, recorded) = (handler.clone(), recorded.clone());

@@ -150,6 +150,9 @@ impl FakeSmtp {
                     _ = &mut limit => break,
                     accepted = listener.accept() => {
                         let Ok((tcp, _)) = accepted else { continue };
+                        // As real servers do: a reply written after the
+                        // session tickets must not wait on Nagle.
+                        let _ = tcp.set_nodelay(true);
                         let (script, log, acceptor) = (script.clone(), thread_log.clone(), acceptor.clone());
                         tokio::spawn(async move {
                             serve(tcp, &script, &log, &acceptor).await;
