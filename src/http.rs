@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_TYPE};
 use hyper::server::conn::http1;
@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinSet;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Scrape};
 
 /// At most this many connections are open at once.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -274,19 +274,39 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiv
     conns.abort_all();
 }
 
-fn response(
-    status: StatusCode,
-    content_type: &str,
-    body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
+/// A response body: a small one whole, or a scrape sent as it is made.
+type Body = Either<Full<Bytes>, ScrapeBody>;
+
+/// `/metrics`: chunks from the [`Scrape`], with the exact length known up
+/// front (so the response has a `Content-Length`, not chunked encoding).
+struct ScrapeBody(Scrape);
+
+impl hyper::body::Body for ScrapeBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        let chunk = self.get_mut().0.next_chunk();
+        std::task::Poll::Ready(chunk.map(|c| Ok(hyper::body::Frame::data(c))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.0.remaining() as u64)
+    }
+}
+
+fn response(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Body::Left(Full::new(body.into())));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, content_type.parse().expect("valid header"));
     r
 }
 
-fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+fn not_allowed(allow: &'static str) -> Response<Body> {
     let mut r = response(
         StatusCode::METHOD_NOT_ALLOWED,
         "text/plain; charset=utf-8",
@@ -297,18 +317,20 @@ fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
-async fn handle(
-    app: Arc<App>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let head = *req.method() == Method::HEAD;
     let mut resp = match req.uri().path() {
-        "/metrics" if read => response(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            app.metrics.render(),
-        ),
+        "/metrics" if read => {
+            let mut r = Response::new(Body::Right(ScrapeBody(app.metrics.scrape())));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8"
+                    .parse()
+                    .expect("valid header"),
+            );
+            r
+        }
         "/healthz" if read => {
             if app.alive() {
                 response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n")
@@ -340,12 +362,12 @@ async fn handle(
         ),
     };
     if head {
-        *resp.body_mut() = Full::new(Bytes::new());
+        *resp.body_mut() = Body::Left(Full::new(Bytes::new()));
     }
     Ok(resp)
 }
 
-async fn reload(app: &App) -> Response<Full<Bytes>> {
+async fn reload(app: &App) -> Response<Body> {
     let (tx, rx) = oneshot::channel();
     if app.reload.send(Some(tx)).await.is_err() {
         return response(

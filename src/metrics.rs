@@ -16,9 +16,11 @@
 //! names are documented in `docs/metrics.md`, which a test holds to what is
 //! served.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
+
+use bytes::Bytes;
 
 use crate::config::Plan;
 use crate::diagnosis::{Class, Severity};
@@ -75,20 +77,108 @@ struct CheckState {
 
 #[derive(Debug)]
 struct State {
-    targets: BTreeMap<String, BTreeMap<CheckKind, CheckState>>,
-    /// Each configured target's region (empty when none was found).
-    regions: BTreeMap<String, String>,
-    /// Each configured check's interval, seconds.
-    intervals: BTreeMap<(String, CheckKind), f64>,
+    /// Boxed: a map node holds room for eleven values, and a target has
+    /// one to six checks.
+    targets: BTreeMap<String, BTreeMap<CheckKind, Box<CheckState>>>,
+    /// What the plan says of each target.
+    configured: HashMap<String, Configured>,
     reload_successful: bool,
     reload_success_at: SystemTime,
     /// Real deliveries per target, from Postfix's log.
     postfix: BTreeMap<String, PostfixState>,
     /// Whether Postfix's log is being read; `None` when not configured.
     postfix_reading: Option<bool>,
-    /// Bumped by every change; the last exposition is reused until then.
-    generation: u64,
-    rendered: Option<(u64, String)>,
+    /// Each target's series, rendered when something about the target
+    /// changes: a scrape copies these instead of formatting every series.
+    fragments: BTreeMap<String, Arc<Fragment>>,
+}
+
+impl State {
+    fn record(&mut self, target: &str, outcome: &Outcome) {
+        let cs = self
+            .targets
+            .entry(target.to_owned())
+            .or_default()
+            .entry(outcome.check)
+            .or_default();
+        if outcome.facts.send_budget_remaining.is_some() {
+            cs.budget_remaining = outcome.facts.send_budget_remaining;
+        }
+        cs.last_attempt = Some(outcome.finished);
+        if outcome.facts.skipped {
+            return;
+        }
+        cs.runs += 1;
+        for f in &outcome.findings {
+            *cs.findings_total.entry(f.class).or_default() += 1;
+            cs.seen.insert((f.class, f.severity));
+        }
+        if outcome.success {
+            cs.last_success = Some(outcome.finished);
+        }
+        cs.latest = Some(outcome.clone());
+    }
+
+    fn configure(&mut self, plan: &Plan) {
+        // Only targets whose configuration changed are rendered again: a
+        // reload of thousands of unchanged targets stays cheap.
+        let mut configured = HashMap::with_capacity(plan.targets.len());
+        let mut changed = Vec::new();
+        for t in &plan.targets {
+            let c = Configured {
+                region: t.region.clone().unwrap_or_default(),
+                intervals: t
+                    .checks()
+                    .iter()
+                    .map(|c| (c.kind(), c.interval().as_secs_f64()))
+                    .collect(),
+            };
+            if self.configured.get(&t.name) != Some(&c) {
+                changed.push(t.name.as_str());
+            }
+            configured.insert(t.name.clone(), c);
+        }
+        self.configured = configured;
+        let State {
+            targets,
+            configured,
+            postfix,
+            fragments,
+            ..
+        } = self;
+        targets.retain(|name, _| configured.contains_key(name));
+        postfix.retain(|name, _| configured.contains_key(name));
+        fragments.retain(|name, _| configured.contains_key(name));
+        for (name, checks) in targets.iter_mut() {
+            if let Some(c) = configured.get(name) {
+                checks.retain(|kind, _| c.intervals.iter().any(|(k, _)| k == kind));
+            }
+        }
+        for name in changed {
+            self.refresh(name);
+        }
+    }
+
+    /// Render `target`'s series again, after a change to anything about it.
+    fn refresh(&mut self, target: &str) {
+        let mut e = Exposition::new();
+        fill_target(&mut e, self, target);
+        let fragment = Fragment::from(e);
+        if fragment.spans.is_empty() {
+            self.fragments.remove(target);
+        } else {
+            self.fragments.insert(target.to_owned(), Arc::new(fragment));
+        }
+    }
+}
+
+/// What the plan says of one target that its series show.
+#[derive(Debug, PartialEq)]
+struct Configured {
+    /// Its region (empty when none was found).
+    region: String,
+    /// Each check's interval, seconds.
+    intervals: Vec<(CheckKind, f64)>,
 }
 
 /// What Postfix's log said about one target's relay.
@@ -128,14 +218,12 @@ impl Metrics {
         Metrics {
             state: Mutex::new(State {
                 targets: BTreeMap::new(),
-                regions: BTreeMap::new(),
-                intervals: BTreeMap::new(),
+                configured: HashMap::new(),
                 reload_successful: true,
                 reload_success_at: SystemTime::now(),
                 postfix: BTreeMap::new(),
                 postfix_reading: None,
-                generation: 0,
-                rendered: None,
+                fragments: BTreeMap::new(),
             }),
             process: {
                 let r = prometheus::Registry::new();
@@ -143,13 +231,6 @@ impl Metrics {
                 r
             },
         }
-    }
-
-    /// The state, for a change: the cached exposition is stale after it.
-    fn change(&self) -> std::sync::MutexGuard<'_, State> {
-        let mut state = self.lock();
-        state.generation += 1;
-        state
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -160,64 +241,16 @@ impl Metrics {
 
     /// Record one run of one check.
     pub fn record(&self, target: &str, outcome: &Outcome) {
-        let mut state = self.change();
-        let cs = state
-            .targets
-            .entry(target.to_owned())
-            .or_default()
-            .entry(outcome.check)
-            .or_default();
-        if outcome.facts.send_budget_remaining.is_some() {
-            cs.budget_remaining = outcome.facts.send_budget_remaining;
-        }
-        cs.last_attempt = Some(outcome.finished);
-        if outcome.facts.skipped {
-            return;
-        }
-        cs.runs += 1;
-        for f in &outcome.findings {
-            *cs.findings_total.entry(f.class).or_default() += 1;
-            cs.seen.insert((f.class, f.severity));
-        }
-        if outcome.success {
-            cs.last_success = Some(outcome.finished);
-        }
-        cs.latest = Some(outcome.clone());
+        let mut state = self.lock();
+        state.record(target, outcome);
+        state.refresh(target);
     }
 
     /// Follow a (re)loaded plan: remember each target's region, forget
     /// targets and checks the plan no longer has; counters of what remains
     /// are kept.
     pub fn configure(&self, plan: &Plan) {
-        let mut state = self.change();
-        state.regions = plan
-            .targets
-            .iter()
-            .map(|t| (t.name.clone(), t.region.clone().unwrap_or_default()))
-            .collect();
-        state.intervals = plan
-            .targets
-            .iter()
-            .flat_map(|t| {
-                t.checks()
-                    .into_iter()
-                    .map(|c| ((t.name.clone(), c.kind()), c.interval().as_secs_f64()))
-            })
-            .collect();
-        let State {
-            targets,
-            regions,
-            postfix,
-            ..
-        } = &mut *state;
-        targets.retain(|name, _| regions.contains_key(name));
-        postfix.retain(|name, _| regions.contains_key(name));
-        for t in &plan.targets {
-            if let Some(checks) = targets.get_mut(&t.name) {
-                let kinds: Vec<CheckKind> = t.checks().iter().map(|c| c.kind()).collect();
-                checks.retain(|c, _| kinds.contains(c));
-            }
-        }
+        self.lock().configure(plan);
     }
 
     /// Record one real delivery attempt of `target`'s relay.
@@ -228,7 +261,7 @@ impl Metrics {
         class: Class,
         at: SystemTime,
     ) {
-        let mut state = self.change();
+        let mut state = self.lock();
         let p = state.postfix.entry(target.to_owned()).or_default();
         *p.counts.entry((status, class)).or_default() += 1;
         let last = p.last.entry(status).or_insert(at);
@@ -236,11 +269,12 @@ impl Metrics {
         if status != DeliveryStatus::Sent && p.last_failure.is_none_or(|(_, t)| t <= at) {
             p.last_failure = Some((class, at));
         }
+        state.refresh(target);
     }
 
     /// Whether Postfix's log is being read (`None`: not configured).
     pub fn set_postfix_reading(&self, reading: Option<bool>) {
-        self.change().postfix_reading = reading;
+        self.lock().postfix_reading = reading;
     }
 
     /// Real deliveries per target, for the landing page.
@@ -269,7 +303,7 @@ impl Metrics {
     }
 
     pub fn set_reload(&self, successful: bool) {
-        let mut state = self.change();
+        let mut state = self.lock();
         state.reload_successful = successful;
         if successful {
             state.reload_success_at = SystemTime::now();
@@ -304,28 +338,33 @@ impl Metrics {
             .collect()
     }
 
-    /// The Prometheus text exposition of the current state.
+    /// The Prometheus text exposition of the current state, whole.
     pub fn render(&self) -> String {
-        let mut state = self.lock();
-        if let Some((generation, text)) = &state.rendered {
-            if *generation == state.generation {
-                let cached = text.clone();
-                drop(state);
-                let mut out = self.process_text();
-                out.push_str(&cached);
-                return out;
-            }
+        let mut scrape = self.scrape();
+        let mut out = String::with_capacity(scrape.remaining());
+        while let Some(chunk) = scrape.next_chunk() {
+            out.push_str(std::str::from_utf8(&chunk).expect("the exposition is UTF-8"));
         }
-        let mut e = Exposition::new();
-        fill_state(&mut e, &state);
-        let text = e.text();
-        state.rendered = Some((state.generation, text.clone()));
-        drop(state);
+        out
+    }
+
+    /// The exposition as a [`Scrape`]: the few process-wide series written
+    /// now, each target's taken from its fragment as the body is sent.
+    /// Only the fragments' handles are taken under the lock, so a finishing
+    /// check never waits for a scrape, and the body never exists whole: at
+    /// thousands of targets it is megabytes, which a slow client would
+    /// otherwise pin and the allocator keep after it.
+    pub fn scrape(&self) -> Scrape {
+        let (global, fragments) = {
+            let state = self.lock();
+            let mut e = Exposition::new();
+            fill_global(&mut e, &state);
+            let fragments: Vec<Arc<Fragment>> = state.fragments.values().cloned().collect();
+            (Fragment::from(e), fragments)
+        };
         // `process_*` sorts before `ses_probe_*`, as one encoder would
         // order them.
-        let mut out = self.process_text();
-        out.push_str(&text);
-        out
+        Scrape::new(self.process_text(), global, fragments)
     }
 
     /// The `process_*` series, read afresh: they change without the state
@@ -522,18 +561,14 @@ impl<'a> Exposition<'a> {
 
     /// Label values reordered by label name.
     fn key(m: M, labels: &[&'a str]) -> Vec<&'a str> {
-        let names = METRICS[m as usize].labels;
-        let mut pairs: Vec<(&str, &'a str)> =
-            names.iter().copied().zip(labels.iter().copied()).collect();
-        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        pairs.into_iter().map(|(_, v)| v).collect()
+        label_order(m as usize).iter().map(|&j| labels[j]).collect()
     }
 
-    fn text(mut self) -> String {
-        let mut order: Vec<usize> = (0..METRICS.len()).collect();
-        order.sort_by_key(|i| METRICS[*i].name);
-        let mut out = String::with_capacity(4096);
-        for i in order {
+    /// Each metric's series as text lines (no headers), sorted and merged,
+    /// appended to `text`; `spans` gets where each metric's lines are.
+    fn write(mut self, text: &mut String, spans: &mut Vec<Span>) {
+        use std::fmt::Write as _;
+        for &i in family_order() {
             let def = &METRICS[i];
             let series = &mut self.series[i];
             if series.is_empty() {
@@ -552,35 +587,192 @@ impl<'a> Exposition<'a> {
                     _ => merged.push((key, value)),
                 }
             }
-            let mut names: Vec<&str> = def.labels.to_vec();
-            names.sort_unstable();
-            out.push_str("# HELP ");
-            out.push_str(def.name);
-            out.push(' ');
-            out.push_str(&escape(def.help, false));
-            out.push_str("\n# TYPE ");
-            out.push_str(def.name);
-            out.push(' ');
-            out.push_str(def.kind.as_str());
-            out.push('\n');
+            let names = label_order(i);
+            let start = text.len();
             for (values, value) in merged {
-                out.push_str(def.name);
-                for (n, (name, v)) in names.iter().zip(values).enumerate() {
-                    out.push_str(if n == 0 { "{" } else { "," });
-                    out.push_str(name);
-                    out.push_str("=\"");
-                    out.push_str(&escape(v, true));
-                    out.push('"');
+                text.push_str(def.name);
+                for (n, (&name, v)) in names.iter().zip(values).enumerate() {
+                    text.push_str(if n == 0 { "{" } else { "," });
+                    text.push_str(def.labels[name]);
+                    text.push_str("=\"");
+                    text.push_str(&escape(v, true));
+                    text.push('"');
                 }
                 if !names.is_empty() {
-                    out.push('}');
+                    text.push('}');
                 }
-                out.push(' ');
-                out.push_str(&value.to_string());
-                out.push('\n');
+                let _ = writeln!(text, " {value}");
+            }
+            spans.push(Span {
+                family: i as u16,
+                start: start as u32,
+                end: text.len() as u32,
+            });
+        }
+    }
+}
+
+/// Per metric, the positions of its labels in label-name order (the
+/// order series are keyed and written in).
+fn label_order(i: usize) -> &'static [usize] {
+    static ORDER: OnceLock<Vec<Vec<usize>>> = OnceLock::new();
+    &ORDER.get_or_init(|| {
+        METRICS
+            .iter()
+            .map(|d| {
+                let mut positions: Vec<usize> = (0..d.labels.len()).collect();
+                positions.sort_by_key(|&j| d.labels[j]);
+                positions
+            })
+            .collect()
+    })[i]
+}
+
+/// The metrics in name order: the order families are written in.
+fn family_order() -> &'static [usize] {
+    static ORDER: OnceLock<Vec<usize>> = OnceLock::new();
+    ORDER.get_or_init(|| {
+        let mut order: Vec<usize> = (0..METRICS.len()).collect();
+        order.sort_by_key(|i| METRICS[*i].name);
+        order
+    })
+}
+
+fn write_header(out: &mut String, def: &Def) {
+    out.push_str("# HELP ");
+    out.push_str(def.name);
+    out.push(' ');
+    out.push_str(&escape(def.help, false));
+    out.push_str("\n# TYPE ");
+    out.push_str(def.name);
+    out.push(' ');
+    out.push_str(def.kind.as_str());
+    out.push('\n');
+}
+
+/// Rendered series of one target (or of the process-wide metrics): one
+/// text, and where each metric's lines are in it, in [`family_order`].
+/// One allocation for the text and one for the spans keep thousands of
+/// them small.
+#[derive(Debug, Default)]
+struct Fragment {
+    text: Box<str>,
+    spans: Box<[Span]>,
+}
+
+/// Compact: thousands of targets hold a score of these each.
+#[derive(Debug)]
+struct Span {
+    family: u16,
+    start: u32,
+    end: u32,
+}
+
+/// One scrape's body, produced in chunks: families in name order, each
+/// with its header, then the process-wide series and every target's lines
+/// for it.
+pub struct Scrape {
+    process: Bytes,
+    /// The process-wide series first, then one per target.
+    fragments: Vec<Arc<Fragment>>,
+    /// Per fragment, its next span.
+    at: Vec<usize>,
+    /// Position in [`family_order`] and in `fragments`.
+    family: usize,
+    fragment: usize,
+    /// Whether the current family's header is written.
+    headed: bool,
+    /// Which families have any series (a family without is not written).
+    present: Vec<bool>,
+    len: usize,
+}
+
+/// Size of the chunks a scrape's body is sent in.
+const CHUNK: usize = 64 * 1024;
+
+impl Scrape {
+    fn new(process: String, global: Fragment, targets: Vec<Arc<Fragment>>) -> Scrape {
+        let mut fragments = Vec::with_capacity(targets.len() + 1);
+        fragments.push(Arc::new(global));
+        fragments.extend(targets);
+        let mut present = vec![false; METRICS.len()];
+        let mut len = process.len();
+        for f in &fragments {
+            len += f.text.len();
+            for span in &f.spans {
+                present[usize::from(span.family)] = true;
             }
         }
-        out
+        len += (0..METRICS.len())
+            .filter(|&i| present[i])
+            .map(|i| header_len(&METRICS[i]))
+            .sum::<usize>();
+        Scrape {
+            process: Bytes::from(process),
+            at: vec![0; fragments.len()],
+            fragments,
+            family: 0,
+            fragment: 0,
+            headed: false,
+            present,
+            len,
+        }
+    }
+
+    /// Bytes of the body not yet produced (all of it, before the first
+    /// chunk): the response's `Content-Length`.
+    pub fn remaining(&self) -> usize {
+        self.len
+    }
+
+    /// The next piece of the body (at most about [`CHUNK`] bytes), `None`
+    /// at the end.
+    pub fn next_chunk(&mut self) -> Option<Bytes> {
+        if !self.process.is_empty() {
+            self.len -= self.process.len();
+            return Some(std::mem::take(&mut self.process));
+        }
+        let order = family_order();
+        let mut out = String::with_capacity(CHUNK + 4096);
+        while self.family < order.len() && out.len() < CHUNK {
+            let i = order[self.family];
+            if !self.present[i] || self.fragment == self.fragments.len() {
+                self.family += 1;
+                self.fragment = 0;
+                self.headed = false;
+                continue;
+            }
+            if !self.headed {
+                write_header(&mut out, &METRICS[i]);
+                self.headed = true;
+            }
+            let (f, at) = (&self.fragments[self.fragment], &mut self.at[self.fragment]);
+            if let Some(span) = f.spans.get(*at).filter(|s| usize::from(s.family) == i) {
+                out.push_str(&f.text[span.start as usize..span.end as usize]);
+                *at += 1;
+            }
+            self.fragment += 1;
+        }
+        self.len = self.len.saturating_sub(out.len());
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+}
+
+fn header_len(def: &Def) -> usize {
+    let mut s = String::new();
+    write_header(&mut s, def);
+    s.len()
+}
+
+impl From<Exposition<'_>> for Fragment {
+    fn from(e: Exposition<'_>) -> Self {
+        let mut text = String::new();
+        let mut spans = Vec::new();
+        e.write(&mut text, &mut spans);
+        Fragment {
+            text: text.into_boxed_str(),
+            spans: spans.into_boxed_slice(),
+        }
     }
 }
 
@@ -614,8 +806,8 @@ fn escape(s: &str, quote: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Every series of the current state.
-fn fill_state<'a>(m: &mut impl Sink<'a>, state: &'a State) {
+/// The series that belong to no target.
+fn fill_global<'a>(m: &mut impl Sink<'a>, state: &'a State) {
     m.set(
         M::BuildInfo,
         &[
@@ -631,13 +823,20 @@ fn fill_state<'a>(m: &mut impl Sink<'a>, state: &'a State) {
         if state.reload_successful { 1.0 } else { 0.0 },
     );
     m.set(M::ReloadTs, &[], secs(state.reload_success_at));
-    for (target, region) in &state.regions {
-        m.set(M::TargetInfo, &[target, region], 1.0);
-    }
     if let Some(reading) = state.postfix_reading {
         m.set(M::PostfixLogReading, &[], if reading { 1.0 } else { 0.0 });
     }
-    for (target, p) in &state.postfix {
+}
+
+/// Every series of one target.
+fn fill_target<'a>(m: &mut impl Sink<'a>, state: &'a State, target: &str) {
+    if let Some((target, c)) = state.configured.get_key_value(target) {
+        m.set(M::TargetInfo, &[target, &c.region], 1.0);
+        for (check, seconds) in &c.intervals {
+            m.set(M::CheckInterval, &[target, check.as_str()], *seconds);
+        }
+    }
+    if let Some((target, p)) = state.postfix.get_key_value(target) {
         for ((status, class), n) in &p.counts {
             m.add(
                 M::PostfixDeliveries,
@@ -653,10 +852,7 @@ fn fill_state<'a>(m: &mut impl Sink<'a>, state: &'a State) {
             );
         }
     }
-    for ((target, check), seconds) in &state.intervals {
-        m.set(M::CheckInterval, &[target, check.as_str()], *seconds);
-    }
-    for (target, checks) in &state.targets {
+    if let Some((target, checks)) = state.targets.get_key_value(target) {
         for (check, cs) in checks {
             fill_check(m, target, *check, cs);
         }
@@ -669,6 +865,21 @@ fn fill_state<'a>(m: &mut impl Sink<'a>, state: &'a State) {
         if let Some((_, skew)) = skew {
             m.set(M::ClockSkew, &[target], skew);
         }
+    }
+}
+
+/// Every series of the current state, for the reference encoder.
+#[cfg(test)]
+fn fill_state<'a>(m: &mut impl Sink<'a>, state: &'a State) {
+    fill_global(m, state);
+    let names: BTreeSet<&String> = state
+        .configured
+        .keys()
+        .chain(state.targets.keys())
+        .chain(state.postfix.keys())
+        .collect();
+    for name in names {
+        fill_target(m, state, name);
     }
 }
 
@@ -931,6 +1142,56 @@ mod tests {
         String::from_utf8(buf).unwrap()
     }
 
+    /// Each family's header and its series lines, sorted.
+    fn by_family(text: &str) -> Vec<(String, Vec<String>)> {
+        let mut families: Vec<(String, Vec<String>)> = Vec::new();
+        for line in text.lines() {
+            if line.starts_with("# HELP") {
+                families.push((line.to_owned(), Vec::new()));
+            } else if let Some((_, lines)) = families.last_mut() {
+                lines.push(line.to_owned());
+            }
+        }
+        for (_, lines) in &mut families {
+            lines.sort();
+        }
+        families
+    }
+
+    #[test]
+    fn a_large_scrape_is_sent_in_chunks_of_the_announced_length() {
+        let m = Metrics::new();
+        for n in 0..400 {
+            let mut o = Outcome::new(CheckKind::Smtp);
+            for phase in [
+                "dns", "connect", "banner", "ehlo", "starttls", "tls", "auth",
+            ] {
+                o.phases.push(
+                    Phase::new(phase, Duration::from_millis(3), true).with_reply(Some(250), None),
+                );
+            }
+            m.record(&format!("relay-{n:03}"), &o);
+        }
+        let mut scrape = m.scrape();
+        let announced = scrape.remaining();
+        let mut text = String::new();
+        let mut chunks = 0;
+        while let Some(chunk) = scrape.next_chunk() {
+            assert!(chunk.len() < CHUNK + 4096, "{}", chunk.len());
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+            chunks += 1;
+        }
+        assert!(chunks > 3, "{chunks} chunks for {announced} bytes");
+        assert_eq!(text.len(), announced);
+        let own = |t: &str| -> String {
+            t.lines()
+                .filter(|l| !l.starts_with("process_") && !l.contains(" process_"))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        assert_eq!(by_family(&own(&text)), by_family(&reference(&m)));
+    }
+
     #[test]
     fn exposition_equals_the_reference_encoder() {
         use crate::outcome::{AccountFacts, IdentityFacts, Phase, PrincipalType, TlsFacts};
@@ -985,8 +1246,25 @@ mod tests {
                 .map(|l| format!("{l}\n"))
                 .collect()
         };
+        // The length announced up front is the length sent.
+        let mut scrape = m.scrape();
+        let announced = scrape.remaining();
+        let mut sent = 0;
+        while let Some(chunk) = scrape.next_chunk() {
+            sent += chunk.len();
+        }
+        assert_eq!((sent, scrape.remaining()), (announced, 0));
         let direct = own(m.render());
-        assert_eq!(direct, reference(&m));
+        // The same families in the same order with the same headers and
+        // the same series; within a family the writer groups by target
+        // (each target's lines come from its fragment), the encoder sorts
+        // by label values in label-name order. Prometheus reads both alike.
+        assert_eq!(by_family(&direct), by_family(&reference(&m)));
+        assert_ne!(
+            direct,
+            reference(&m),
+            "the test state should have series in a different order"
+        );
         assert!(
             direct.contains("ses_probe_account_sent_last_24h{target=\"b-relay\"} 0.0000001"),
             "{direct}"
@@ -1104,6 +1382,31 @@ mod tests {
         assert!(text.contains(r#"ses_probe_target_info{region="eu-west-1",target="b"} 1"#));
         assert!(text.contains("ses_probe_build_info{"));
         assert!(text.contains("ses_probe_config_last_reload_successful 1"));
+        // A reload that changes only the region and an interval is shown
+        // (the target's series are rendered again); an unchanged target
+        // keeps its series.
+        let plan = crate::config::parse(
+            "[[target]]\nname = \"b\"\nregion = \"us-east-1\"\n[target.api]\nidentity_interval = \"7m\"\n",
+            "t.toml",
+            &env,
+        )
+        .unwrap();
+        m.configure(&plan);
+        let text = m.render();
+        assert!(text.contains(r#"ses_probe_target_info{region="us-east-1",target="b"} 1"#));
+        assert!(!text.contains(r#"region="eu-west-1""#));
+        assert!(
+            text.contains(r#"ses_probe_check_interval_seconds{check="identity",target="b"} 420"#)
+        );
+        assert!(text.contains(r#"ses_probe_account_production_access{target="b"} 0"#));
+        m.configure(&plan);
+        assert_eq!(
+            m.render()
+                .lines()
+                .filter(|l| !l.starts_with("process_"))
+                .count(),
+            text.lines().filter(|l| !l.starts_with("process_")).count()
+        );
     }
 
     #[test]
