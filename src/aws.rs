@@ -1,7 +1,8 @@
 //! AWS SDK plumbing shared by the API checks (identity, account,
 //! permissions, sender, send) and the SMTP check's key-ownership lookup.
 //!
-//! An [`ApiSession`] is opened per check run: it checks the region, resolves the
+//! An [`ApiSession`] is opened per check run (on one HTTPS client shared by
+//! the whole process): it checks the region, resolves the
 //! credentials *before* any request (so a broken credential chain is
 //! reported as `no_credentials`, `profile_not_found`, `sso_session_expired`,
 //! `imds_unavailable` or `partial_credentials` rather than as an opaque
@@ -20,7 +21,7 @@
 //! signature errors.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::retry::RetryConfig;
@@ -30,6 +31,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeDeserializationInterceptorContextMut, BeforeDeserializationInterceptorContextRef,
     BeforeTransmitInterceptorContextRef,
@@ -113,7 +115,7 @@ impl ApiSession {
             }
             ApiCredentials::DefaultChain => {}
         }
-        let sdk = loader.load().await;
+        let sdk = loader.http_client(shared_http_client()).load().await;
         let resolved = match sdk.credentials_provider() {
             Some(provider) => tokio::time::timeout(api.timeout, provider.provide_credentials())
                 .await
@@ -279,6 +281,44 @@ impl ApiSession {
             }
         }
     }
+}
+
+/// The HTTPS client every API call of the process shares. It is the SDK's
+/// default client (rustls on aws-lc, proxies from the environment) built
+/// with the system roots [`crate::roots`] already read for the SMTP check,
+/// instead of reading them a second time. Built once: one per run would
+/// parse the roots each time and throw away its connections; shared, a
+/// call to an endpoint seen before may reuse a kept connection (each call
+/// is still timed on its own).
+fn shared_http_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            Builder::new().build_with_connector_fn(|settings, components| {
+                // Runs when a client first needs a connector: the roots
+                // are usually read by then (see roots::prewarm).
+                let trust = tls::TrustStore::empty()
+                    .with_native_roots(false)
+                    .with_pem_certificate(crate::roots::system_pem());
+                let context = tls::TlsContext::builder()
+                    .with_trust_store(trust)
+                    .build()
+                    .expect("a TLS context from parsed roots");
+                let mut connector = ConnectorBuilder::default()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                    .tls_context(context);
+                connector.set_connector_settings(settings.cloned());
+                if let Some(components) = components {
+                    connector.set_sleep_impl(components.sleep_impl());
+                }
+                connector.set_proxy_config(Some(ProxyConfig::from_env()));
+                connector.build()
+            })
+        })
+        .clone()
 }
 
 fn timeout_config(t: Duration) -> TimeoutConfig {

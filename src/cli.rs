@@ -160,6 +160,7 @@ impl Filter {
         plan.targets
             .retain(|t| self.targets.is_empty() || self.targets.contains(&t.name));
         for t in &mut plan.targets {
+            let t = std::sync::Arc::make_mut(t);
             if !self.wants(CheckKind::Smtp) {
                 t.smtp = None;
             }

@@ -108,6 +108,8 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: impl Future<
             _ = &mut shutdown => break,
             Some(reply) = reload_rx.recv() => {
                 crate::systemd::reloading();
+                // Every CA file is read again under the new configuration.
+                crate::checks::smtp::forget_trust();
                 let result = reload(&source, listen, &mut plan, &mut scheduler, &metrics, &app).await;
                 postfix_log.follow(&plan);
                 crate::systemd::ready(&status(&plan));
@@ -244,7 +246,7 @@ async fn reload(
             for w in &new.warnings {
                 tracing::warn!("{w}");
             }
-            scheduler.reload(&new);
+            scheduler.reload(&mut new);
             metrics.configure(&new);
             metrics.set_reload(true);
             app.reload_enabled.store(

@@ -26,6 +26,7 @@
 //! - [`text`]: bounding text that comes from outside.
 //! - [`exit`]: process exit codes.
 //! - [`regions`]: SES regions and endpoint names.
+//! - [`roots`]: the system's root certificates, read once per process.
 //! - [`diagnosis`]: the failure classes, their table and their matchers.
 //! - [`outcome`]: what a check returns, and the vocabulary to build it.
 //! - [`credentials`]: [`credentials::Secret`], credential shapes, SMTP
@@ -90,6 +91,7 @@ pub mod outcome;
 pub mod postfix;
 pub mod regions;
 pub mod report;
+pub mod roots;
 pub mod scheduler;
 pub mod systemd;
 pub mod text;

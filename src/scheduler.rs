@@ -101,20 +101,64 @@ async fn guarded(
 
 /// Run every check of every target once; results keep the plan's order.
 pub async fn run_once(plan: &Plan) -> Vec<TargetOutcomes> {
-    let permits = Semaphore::new(permits_for(plan.server.concurrency));
-    let permits = &permits;
-    let targets = plan.targets.iter().map(|target| async move {
-        let runs = target.checks().into_iter().map(|check| async move {
-            let _permit = permits.acquire().await;
-            run_check(target, check).await
-        });
-        TargetOutcomes {
+    // Every check that talks TLS needs the system's roots: read them
+    // while the checks start.
+    crate::roots::prewarm();
+    let permits = Arc::new(Semaphore::new(permits_for(plan.server.concurrency)));
+    // Each check is a task of its own, so the checks run on every worker
+    // thread at once rather than taking turns on one: a run is as long as
+    // its slowest check, not their sum.
+    let runs: Vec<_> = plan
+        .targets
+        .iter()
+        .map(|target| {
+            let shared = target.clone();
+            let tasks: Vec<_> = target
+                .checks()
+                .iter()
+                .map(|check| {
+                    let (target, permits, kind) = (shared.clone(), permits.clone(), check.kind());
+                    let task = tokio::spawn(async move {
+                        let _permit = permits.acquire().await;
+                        match target.check(kind) {
+                            Some(check) => run_check(&target, check).await,
+                            None => not_run(kind),
+                        }
+                    });
+                    (kind, task)
+                })
+                .collect();
+            (target, tasks)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(runs.len());
+    for (target, tasks) in runs {
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        for (kind, task) in tasks {
+            // run_check turns a panic into an outcome; a task that still
+            // fails to join is reported, never left out (a missing check
+            // must not let the others' OK stand for it).
+            outcomes.push(task.await.unwrap_or_else(|_| not_run(kind)));
+        }
+        out.push(TargetOutcomes {
             name: target.name.clone(),
             region: target.region.clone(),
-            outcomes: futures_util::future::join_all(runs).await,
-        }
-    });
-    futures_util::future::join_all(targets).await
+            outcomes,
+        });
+    }
+    out
+}
+
+/// The outcome of a check whose task did not give one: unknown.
+fn not_run(kind: CheckKind) -> Outcome {
+    Outcome::failed(
+        kind,
+        Finding::new(
+            Class::Unknown,
+            format!("the {kind} check did not run to the end (a bug: see the log)"),
+        )
+        .in_phase("check"),
+    )
 }
 
 /// A semaphore's size for a concurrency limit (validation bounds the
@@ -156,7 +200,9 @@ pub struct Scheduler {
     /// The configured limit the semaphore currently stands for.
     limit: usize,
     sink: Sink,
-    tasks: HashMap<String, (Target, tokio::task::AbortHandle)>,
+    /// Per target: its settings (shared with its task, so thousands of
+    /// targets are not held twice) and the handle that stops it.
+    tasks: HashMap<String, (Arc<Target>, tokio::task::AbortHandle)>,
 }
 
 impl Scheduler {
@@ -177,8 +223,9 @@ impl Scheduler {
         }
     }
 
-    fn spawn_target(&mut self, target: &Target) {
+    fn spawn_target(&mut self, target: &Arc<Target>) {
         let owned = target.clone();
+        let shared = owned.clone();
         let (permits, sink) = (self.permits.clone(), self.sink.clone());
         let handle = tokio::spawn(async move {
             let loops = owned
@@ -188,19 +235,22 @@ impl Scheduler {
             futures_util::future::join_all(loops).await;
         });
         self.tasks
-            .insert(target.name.clone(), (target.clone(), handle.abort_handle()));
+            .insert(target.name.clone(), (shared, handle.abort_handle()));
     }
 
     /// Swap in a new plan: targets whose settings did not change keep
     /// running undisturbed (no extra probe, no lost timing); changed and new
     /// ones start afresh; removed ones stop. The concurrency limit follows
-    /// the new plan for every task, running ones included.
-    pub fn reload(&mut self, plan: &Plan) {
+    /// the new plan for every task, running ones included. An unchanged
+    /// target in `plan` is replaced by the running one, so the plan and the
+    /// tasks go on sharing one copy.
+    pub fn reload(&mut self, plan: &mut Plan) {
         let mut old = std::mem::take(&mut self.tasks);
         self.resize(permits_for(plan.server.concurrency));
-        for target in &plan.targets {
+        for target in &mut plan.targets {
             match old.remove(&target.name) {
-                Some((running, handle)) if running == *target => {
+                Some((running, handle)) if *running == **target => {
+                    *target = running.clone();
                     self.tasks.insert(target.name.clone(), (running, handle));
                 }
                 Some((_, handle)) => {

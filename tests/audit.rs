@@ -683,6 +683,8 @@ fn moto_target(
         .unwrap_or_else(|e| panic!("{e}\n{text}"))
         .targets
         .remove(0)
+        .as_ref()
+        .clone()
 }
 
 /// The sender check against moto: a verified identity passes, an address

@@ -39,7 +39,7 @@ timeout = "5s"
         &Env::from_pairs::<[(&str, &str); 0], _, _>([]),
     )
     .unwrap_or_else(|e| panic!("config: {e}\n{text}"));
-    plan.targets.into_iter().next().expect("one target")
+    std::sync::Arc::unwrap_or_clone(plan.targets.into_iter().next().expect("one target"))
 }
 
 fn target(url: &str, extra: &str) -> Target {

@@ -332,7 +332,7 @@ fn smtp_target(port: u16, timeout: &str) -> ses_probe::config::Target {
     );
     let env = ses_probe::config::Env::from_pairs::<[(&str, &str); 0], _, _>([]);
     let plan = ses_probe::config::parse(&text, "test", &env).unwrap_or_else(|e| panic!("{e}"));
-    plan.targets.into_iter().next().unwrap()
+    std::sync::Arc::unwrap_or_clone(plan.targets.into_iter().next().unwrap())
 }
 
 /// Run the SMTP check against `port`, bounded; returns the outcome and
@@ -738,7 +738,7 @@ fn api_target(url: &str, timeout: &str) -> ses_probe::config::Target {
     );
     let env = ses_probe::config::Env::from_pairs::<[(&str, &str); 0], _, _>([]);
     let plan = ses_probe::config::parse(&text, "test", &env).unwrap_or_else(|e| panic!("{e}"));
-    plan.targets.into_iter().next().unwrap()
+    std::sync::Arc::unwrap_or_clone(plan.targets.into_iter().next().unwrap())
 }
 
 fn identity_check(url: &str, timeout: &str) -> (Outcome, Duration) {

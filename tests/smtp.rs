@@ -113,7 +113,7 @@ ehlo_name = "probe.test"
         let env = Env::from_pairs([("SMTP_PASSWORD", self.password.as_str())]);
         let plan =
             config::parse(&self.toml(dir), "test", &env).unwrap_or_else(|e| panic!("config: {e}"));
-        plan.targets.into_iter().next().expect("one target")
+        std::sync::Arc::unwrap_or_clone(plan.targets.into_iter().next().expect("one target"))
     }
 }
 

@@ -57,6 +57,7 @@
 //!   say the owner is unknown, and nothing claims it is fine.
 
 mod tls;
+pub use tls::forget_trust;
 mod wire;
 
 use std::future::Future;
@@ -175,10 +176,20 @@ async fn probe_with(
     region: &str,
     extra: Vec<Finding>,
 ) -> Outcome {
-    let mut outcome = probe_session(smtp, region).await;
-    outcome.findings.extend(extra);
+    // Who owns the key does not depend on the session: both at once, so
+    // the lookup's API round trips do not lengthen the check.
     let limit = smtp.phase_timeout * OWNERSHIP_PHASES;
-    key_ownership(target, &smtp.username, limit, &mut outcome).await;
+    // Boxed: side by side, the SDK's large futures would otherwise sit in
+    // every SMTP check's state machine.
+    let (mut outcome, owner) = tokio::join!(
+        probe_session(smtp, region),
+        Box::pin(key_ownership(target, &smtp.username, limit))
+    );
+    outcome.findings.extend(extra);
+    if let Some((facts, finding)) = owner {
+        outcome.findings.extend(finding);
+        outcome.facts.smtp_key = Some(facts);
+    }
     outcome
 }
 
@@ -186,18 +197,21 @@ async fn probe_with(
 /// check's deadline allows for them).
 pub const OWNERSHIP_PHASES: u32 = 3;
 
-/// Who owns the SMTP key: see the module's notes. Adds facts and at most
-/// one finding; never fails the check.
-async fn key_ownership(target: &Target, key_id: &str, limit: Duration, outcome: &mut Outcome) {
+/// Who owns the SMTP key: see the module's notes. The facts and at most
+/// one finding (`None` when the lookup is off or the user name is not a
+/// key); never fails the check.
+async fn key_ownership(
+    target: &Target,
+    key_id: &str,
+    limit: Duration,
+) -> Option<(SmtpKeyFacts, Option<Finding>)> {
     use crate::credentials::{access_key_shape, AccessKeyShape};
-    let Some(api) = target.api.as_ref().filter(|a| a.smtp_key_ownership) else {
-        return;
-    };
+    let api = target.api.as_ref().filter(|a| a.smtp_key_ownership)?;
     if matches!(
         access_key_shape(key_id),
         AccessKeyShape::NotAKeyId | AccessKeyShape::OtherKeyId
     ) {
-        return;
+        return None;
     }
     let mut facts = SmtpKeyFacts {
         access_key_id: key_id.to_owned(),
@@ -216,10 +230,8 @@ async fn key_ownership(target: &Target, key_id: &str, limit: Duration, outcome: 
     if let Some(why) = &facts.unknown_because {
         tracing::info!(target = %target.name, reason = %why, "SMTP key owner unknown");
     }
-    if let Some(finding) = ownership_finding(&facts, target.expected_account.as_deref()) {
-        outcome.findings.push(finding);
-    }
-    outcome.facts.smtp_key = Some(facts);
+    let finding = ownership_finding(&facts, target.expected_account.as_deref());
+    Some((facts, finding))
 }
 
 /// Ask STS (and IAM, for a key of the caller's own account) about the key.
@@ -711,23 +723,18 @@ async fn handshake(
     let name = smtp.tls_server_name.as_str();
     let stream = rec
         .phase("tls", async {
-            // Trust is read here, every run: a changed ca_file needs no
-            // restart, and a broken one is reported in this phase.
+            // Trust is built once per configuration load and shared by
+            // every target with the same ca_file; a broken one is reported
+            // in this phase.
             let setup = |message: String| {
                 Failure::new(
                     Class::TlsCertificateInvalid,
                     format!("cannot verify certificates: {message}"),
                 )
             };
-            // File reads (the system store the first time, the CA file)
-            // stay off the async workers.
-            let ca_file = smtp.ca_file.clone();
-            let config =
-                tokio::task::spawn_blocking(move || tls::client_config(ca_file.as_deref()))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r)
-                    .map_err(setup)?;
+            let config = tls::trusted_config(smtp.ca_file.as_deref())
+                .await
+                .map_err(setup)?;
             let server_name = tls::server_name(name).map_err(setup)?;
             let connector = TlsConnector::from(config);
             let stream = connector.connect(server_name, tcp).await.map_err(|e| {

@@ -132,7 +132,11 @@ pub fn plan(env: &Env, profile_region: Option<String>) -> Result<Plan, ConfigErr
     let mut plan = validate::environment(raw, env)?;
     // The secret key behind the SMTP user, when the environment has it,
     // lets the wrong-region check run.
-    if let Some(smtp) = plan.targets.iter_mut().find_map(|t| t.smtp.as_mut()) {
+    if let Some(smtp) = plan
+        .targets
+        .iter_mut()
+        .find_map(|t| std::sync::Arc::make_mut(t).smtp.as_mut())
+    {
         if env.var("AWS_ACCESS_KEY_ID") == Some(smtp.username.as_str()) {
             smtp.secret_access_key = env.var("AWS_SECRET_ACCESS_KEY").map(Secret::new);
         }

@@ -21,6 +21,7 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -64,7 +65,8 @@ pub enum AuthMechanism {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub server: Server,
-    pub targets: Vec<Target>,
+    /// Shared: the scheduler's tasks hold the same targets, not copies.
+    pub targets: Vec<Arc<Target>>,
     /// Problems that do not stop the plan (world-readable secret files...).
     pub warnings: Vec<ConfigIssue>,
     /// Where the plan came from, for messages.

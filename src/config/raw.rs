@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::secrets::SecretSpec;
 use super::{AuthMechanism, TlsMode};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub(super) struct RawFile {
     #[serde(default)]
     pub(super) server: RawServer,
@@ -21,7 +21,7 @@ pub(super) struct RawFile {
     pub(super) postfix_log: Option<RawPostfixLog>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub(super) struct RawPostfixLog {
     pub(super) source: Option<String>,
     pub(super) path: Option<PathBuf>,
@@ -29,7 +29,7 @@ pub(super) struct RawPostfixLog {
     pub(super) window: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub(super) struct RawServer {
     pub(super) listen: Option<String>,
     pub(super) state_directory: Option<PathBuf>,
@@ -37,7 +37,7 @@ pub(super) struct RawServer {
     pub(super) reload_endpoint: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub(super) struct RawTarget {
     pub(super) name: String,
     pub(super) region: Option<String>,
@@ -46,7 +46,7 @@ pub(super) struct RawTarget {
     pub(super) api: Option<RawApi>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub(super) struct RawSmtp {
     pub(super) host: Option<String>,
     pub(super) port: Option<u16>,
@@ -70,7 +70,7 @@ pub(super) struct RawSmtp {
     pub(super) rcpt_to: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub(super) struct RawApi {
     pub(super) profile: Option<String>,
     pub(super) access_key_id: Option<SecretSpec>,
@@ -97,7 +97,7 @@ pub(super) struct RawApi {
     pub(super) send: Option<RawSend>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub(super) struct RawSend {
     pub(super) from: Option<String>,
     pub(super) to: Option<String>,

@@ -4,8 +4,9 @@
 //! `check-config` lists them all. Defaults come from [`super::defaults`]
 //! only; secrets are read through [`super::secrets`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::defaults::*;
@@ -25,6 +26,42 @@ use crate::regions;
 /// Most type errors reported from one file before giving up.
 const MAX_TYPE_ERRORS: usize = 32;
 
+/// What a text parsed to: the raw file and its unknown keys.
+type Parsed = (RawFile, Vec<Vec<Seg>>);
+
+/// The SHA-256 of the last text that parsed cleanly (not the text: it can
+/// be megabytes), and what it parsed to.
+type LastParse = Mutex<Option<([u8; 32], Parsed)>>;
+
+fn last_parse() -> &'static LastParse {
+    static LAST: OnceLock<LastParse> = OnceLock::new();
+    LAST.get_or_init(Default::default)
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).into()
+}
+
+/// What `text` parsed to, if it is the text parsed last. Parsing is a pure
+/// function of the text and is most of a load's cost at thousands of
+/// targets (a reload after a secret rotated, or from a configuration tool
+/// that reloads on every run, reads the same text); validation, which
+/// reads secrets, CA files and the environment, runs every time.
+fn parsed_before(text: &str) -> Option<Parsed> {
+    let digest = digest(text);
+    let last = last_parse().lock().unwrap_or_else(|e| e.into_inner());
+    last.as_ref()
+        .filter(|(d, _)| *d == digest)
+        .map(|(_, parsed)| parsed.clone())
+}
+
+fn remember_parse(text: &str, raw: &RawFile, unknown: &[Vec<Seg>]) {
+    let digest = digest(text);
+    let mut last = last_parse().lock().unwrap_or_else(|e| e.into_inner());
+    *last = Some((digest, (raw.clone(), unknown.to_vec())));
+}
+
 /// Parse and validate config text; `origin` names it in messages.
 ///
 /// A value of the wrong type (`port = "587"`) is reported with its line
@@ -35,48 +72,58 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
     let mut current = text.to_owned();
     let mut type_errors: Vec<ConfigIssue> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
-    let (raw, unknown) = loop {
-        let mut unknown: Vec<Vec<Seg>> = Vec::new();
-        let de = toml::Deserializer::new(&current);
-        let e = match serde_ignored::deserialize::<_, _, RawFile>(de, |p| unknown.push(segs(&p))) {
-            Ok(raw) => break (raw, unknown),
-            Err(e) => e,
-        };
-        let here = Locator::new(&current, origin);
-        let path = e.span().and_then(|s| here.path_at(s.start));
-        let message = e.message().trim().to_owned();
-        let next = path.as_deref().filter(|p| !p.is_empty()).and_then(|p| {
-            let issue = ConfigIssue {
-                file: origin.to_owned(),
-                line: locator.line(p),
-                key: path_string(p),
-                message: message.clone(),
+    let (raw, unknown) = match parsed_before(text) {
+        Some(parsed) => parsed,
+        None => loop {
+            let mut unknown: Vec<Vec<Seg>> = Vec::new();
+            let parsed = toml::Deserializer::parse(&current).and_then(|de| {
+                serde_ignored::deserialize::<_, _, RawFile>(de, |p| unknown.push(segs(&p)))
+            });
+            let e = match parsed {
+                Ok(raw) => {
+                    if current == text {
+                        remember_parse(text, &raw, &unknown);
+                    }
+                    break (raw, unknown);
+                }
+                Err(e) => e,
             };
-            type_errors.push(issue);
-            removed.push(path_string(p));
-            without(&current, p)
-        });
-        match next {
-            Some(next) if type_errors.len() < MAX_TYPE_ERRORS => current = next,
-            _ => {
-                if path.as_deref().is_none_or(|p| p.is_empty()) {
-                    // Not a value (a syntax error): where the parser stopped.
-                    let line = e
-                        .span()
-                        .filter(|_| current == text)
-                        .map(|s| locator.line_of(s.start));
-                    type_errors.push(ConfigIssue {
-                        file: origin.to_owned(),
-                        line,
-                        key: String::new(),
-                        message,
+            let here = Locator::new(&current, origin);
+            let path = e.span().and_then(|s| here.path_at(s.start));
+            let message = e.message().trim().to_owned();
+            let next = path.as_deref().filter(|p| !p.is_empty()).and_then(|p| {
+                let issue = ConfigIssue {
+                    file: origin.to_owned(),
+                    line: locator.line(p),
+                    key: path_string(p),
+                    message: message.clone(),
+                };
+                type_errors.push(issue);
+                removed.push(path_string(p));
+                without(&current, p)
+            });
+            match next {
+                Some(next) if type_errors.len() < MAX_TYPE_ERRORS => current = next,
+                _ => {
+                    if path.as_deref().is_none_or(|p| p.is_empty()) {
+                        // Not a value (a syntax error): where the parser stopped.
+                        let line = e
+                            .span()
+                            .filter(|_| current == text)
+                            .map(|s| locator.line_of(s.start));
+                        type_errors.push(ConfigIssue {
+                            file: origin.to_owned(),
+                            line,
+                            key: String::new(),
+                            message,
+                        });
+                    }
+                    return Err(ConfigError {
+                        issues: type_errors,
                     });
                 }
-                return Err(ConfigError {
-                    issues: type_errors,
-                });
             }
-        }
+        },
     };
     let mut v = Validator {
         locator: &locator,
@@ -86,6 +133,8 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
         inline_secrets: false,
         state_directory: PathBuf::new(),
         from_environment: false,
+        ca_files: HashMap::new(),
+        host_name: std::cell::OnceCell::new(),
     };
     for path in &unknown {
         let message = match path.last() {
@@ -165,6 +214,8 @@ pub(super) fn environment(raw: RawFile, env: &Env) -> Result<Plan, ConfigError> 
         inline_secrets: false,
         state_directory: PathBuf::new(),
         from_environment: true,
+        ca_files: HashMap::new(),
+        host_name: std::cell::OnceCell::new(),
     };
     v.finish(raw)
 }
@@ -195,6 +246,10 @@ struct Validator<'a> {
     /// The environment-built target may lack a region: its checks then
     /// report `region_missing` instead of the plan failing to load.
     from_environment: bool,
+    /// What each `ca_file` named so far is wrong with, if anything.
+    ca_files: HashMap<PathBuf, Option<String>>,
+    /// This host's name, the default EHLO name, looked up once.
+    host_name: std::cell::OnceCell<String>,
 }
 
 impl Validator<'_> {
@@ -309,7 +364,7 @@ impl Validator<'_> {
                 );
             }
             if let Some(target) = self.target(&base, t) {
-                targets.push(target);
+                targets.push(std::sync::Arc::new(target));
             }
         }
         let postfix_log = raw.postfix_log.as_ref().map(|l| self.postfix_log(l));
@@ -619,13 +674,18 @@ impl Validator<'_> {
             );
         }
         if let Some(ca) = &s.ca_file {
-            match std::fs::metadata(ca) {
-                Err(e) => self.error(&key(base, "ca_file"), format!("{}: {e}", ca.display())),
-                Ok(m) if !m.is_file() => self.error(
-                    &key(base, "ca_file"),
-                    format!("{}: not a regular file", ca.display()),
-                ),
-                Ok(_) => {}
+            // Looked at once per file: thousands of targets often share one.
+            let problem = self
+                .ca_files
+                .entry(ca.clone())
+                .or_insert_with(|| match std::fs::metadata(ca) {
+                    Err(e) => Some(format!("{}: {e}", ca.display())),
+                    Ok(m) if !m.is_file() => Some(format!("{}: not a regular file", ca.display())),
+                    Ok(_) => None,
+                })
+                .clone();
+            if let Some(problem) = problem {
+                self.error(&key(base, "ca_file"), problem);
             }
         }
         let phase_timeout = self.duration(base, "timeout", &s.timeout, DEFAULT_PHASE_TIMEOUT);
@@ -654,7 +714,10 @@ impl Validator<'_> {
             password: password?,
             secret_access_key,
             auth_mechanisms: mechanisms,
-            ehlo_name: s.ehlo_name.clone().unwrap_or_else(default_ehlo_name),
+            ehlo_name: s
+                .ehlo_name
+                .clone()
+                .unwrap_or_else(|| self.host_name.get_or_init(default_ehlo_name).clone()),
             phase_timeout,
             interval,
             certificate_expiry_warning,
@@ -1092,6 +1155,37 @@ from = "probe@example.com"
         use crate::outcome::CheckKind::*;
         let kinds: Vec<_> = t.checks().iter().map(|c| c.kind()).collect();
         assert_eq!(kinds, vec![Smtp, Identity, Account, Send]);
+    }
+
+    #[test]
+    fn the_same_text_is_validated_again_with_what_it_reads_now() {
+        // The second load of a text reuses its parse, never its
+        // validation: a secret from the environment is read again.
+        let text = GOOD.replace("name = \"prod\"", "name = \"reparsed\"");
+        let first = parse(&text, "t.toml", &env()).unwrap();
+        let rotated =
+            Env::from_pairs([("SMTP_PW", "BMW5RDrXmmVs0lV7GpI4oLkHXpZ4stDsk6q91z1g38Pk")]);
+        let second = parse(&text, "t.toml", &rotated).unwrap();
+        let pw = |p: &Plan| {
+            p.targets[0]
+                .smtp
+                .as_ref()
+                .unwrap()
+                .password
+                .expose()
+                .to_owned()
+        };
+        assert_eq!(pw(&first), "BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2");
+        assert_eq!(pw(&second), "BMW5RDrXmmVs0lV7GpI4oLkHXpZ4stDsk6q91z1g38Pk");
+        assert_eq!(first.targets[0].name, second.targets[0].name);
+        let missing = parse(&text, "t.toml", &Env::default()).unwrap_err();
+        assert!(missing.to_string().contains("SMTP_PW"), "{missing}");
+        // Unknown keys found by the first parse are reported by the next.
+        let typo = text.replace("timeout = \"5s\"", "timeuot = \"5s\"");
+        for t in [&typo, &typo] {
+            let e = parse(t, "t.toml", &env()).unwrap_err();
+            assert!(e.to_string().contains("timeout"), "{e}");
+        }
     }
 
     #[test]

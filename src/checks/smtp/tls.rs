@@ -5,9 +5,10 @@
 //! verification off; a relay with a private CA is trusted by naming that CA.
 //! rustls runs on the aws-lc-rs provider, the same one the AWS SDK uses.
 
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -18,24 +19,73 @@ use crate::diagnosis::Class;
 /// Largest `ca_file` read: a bundle of every public root is ~250 KiB.
 const MAX_CA_FILE: u64 = 4 << 20;
 
-/// The system's roots, read once per process: walking and parsing
-/// `/etc/ssl/certs` costs more than the whole TLS handshake, and it is
-/// blocking file I/O.
+/// The system's roots as a store, built once per process (from
+/// [`crate::roots`], which the AWS SDK's client shares).
 fn system_roots() -> &'static RootCertStore {
     static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
     ROOTS.get_or_init(|| {
-        // Unreadable entries in the system store are skipped, as every TLS
-        // client does; an empty store just makes every handshake fail with
-        // an unknown issuer, which the check reports.
         let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots.add_parsable_certificates(crate::roots::system().iter().cloned());
         roots
     })
 }
 
-/// The client configuration for one check run: system roots plus
-/// `ca_file`. The CA file is read every run (bounded, regular files only),
-/// so a changed CA file needs no restart.
+/// One trust setting's client configuration, built on first use.
+type TrustCell = Arc<tokio::sync::OnceCell<Result<Arc<ClientConfig>, String>>>;
+
+/// The client configurations in use, one per distinct `ca_file` (and one
+/// for none), shared by every target that names it: building one clones
+/// the whole root store, so per run or per target it would cost more CPU
+/// and memory than the probe itself. Emptied by [`forget_trust`] when a
+/// configuration is loaded, so a reload re-reads every CA file.
+fn trust_cache() -> &'static Mutex<HashMap<Option<PathBuf>, TrustCell>> {
+    static CACHE: OnceLock<Mutex<HashMap<Option<PathBuf>, TrustCell>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Drop the cached trust: the next run of each check reads its `ca_file`
+/// again. Called for every configuration (re)load.
+pub fn forget_trust() {
+    forget_in(trust_cache());
+}
+
+fn forget_in(cache: &Mutex<HashMap<Option<PathBuf>, TrustCell>>) {
+    cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+/// The client configuration for `ca_file` (system roots plus the file),
+/// from the cache, or built once off the async workers (reading the system
+/// store and the CA file is blocking file I/O). A broken CA file is cached
+/// as its error, so every run reports it until a reload.
+pub async fn trusted_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    trusted_config_in(trust_cache(), ca_file).await
+}
+
+async fn trusted_config_in(
+    cache: &Mutex<HashMap<Option<PathBuf>, TrustCell>>,
+    ca_file: Option<&Path>,
+) -> Result<Arc<ClientConfig>, String> {
+    let cell = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(ca_file.map(Path::to_path_buf))
+        .or_default()
+        .clone();
+    let ca_file = ca_file.map(Path::to_path_buf);
+    cell.get_or_init(|| async move {
+        tokio::task::spawn_blocking(move || client_config(ca_file.as_deref()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+    })
+    .await
+    .clone()
+}
+
+/// The client configuration for system roots plus `ca_file` (bounded,
+/// regular files only). Session resumption is off: every probe makes a
+/// full handshake and verifies the certificate, as a first connection from
+/// the mail host would.
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
     let mut roots = system_roots().clone();
     if let Some(path) = ca_file {
@@ -63,6 +113,8 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut config = config;
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 
@@ -134,6 +186,33 @@ mod tests {
         assert!(err.contains("no PEM certificate"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(client_config(None).is_ok());
+    }
+
+    #[tokio::test]
+    async fn trust_is_built_once_per_load_and_shared() {
+        // A cache of the test's own: other tests may reset the global one.
+        let cache = Mutex::new(HashMap::new());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        // A broken file is reported, and stays the answer until a reload.
+        let err = trusted_config_in(&cache, Some(&path)).await.unwrap_err();
+        assert!(err.contains("no PEM certificate"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        let again = trusted_config_in(&cache, Some(&path)).await.unwrap_err();
+        assert_eq!(again, err);
+        // Two runs share one configuration.
+        let a = trusted_config_in(&cache, None).await.unwrap();
+        let b = trusted_config_in(&cache, None).await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        // A reload forgets both: the file is read again (and is gone now),
+        // a new configuration is built.
+        forget_in(&cache);
+        let err = trusted_config_in(&cache, Some(&path)).await.unwrap_err();
+        assert!(err.contains("ca_file"), "{err}");
+        assert!(!err.contains("no PEM certificate"), "{err}");
+        let c = trusted_config_in(&cache, None).await.unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
     }
 
     #[test]

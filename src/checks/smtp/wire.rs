@@ -120,8 +120,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 "refusing to send a command containing a line break",
             )));
         }
-        self.send_raw(line.as_bytes()).await?;
-        self.send_raw(b"\r\n").await
+        // One write: a command and its CRLF in one segment (and one TLS
+        // record), never a lone CRLF waiting on the peer's delayed ACK.
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        self.send_raw(&bytes).await
     }
 
     /// Send bytes as they are (a message body, an AUTH payload).
