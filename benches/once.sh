@@ -103,6 +103,11 @@ account = true
 timeout = "5s"
 EOT
 chmod 600 "$cfg"
+# A release from before the SMTP check's key-ownership lookup (a baseline
+# binary through SES_PROBE_BIN) does not know iam_endpoint_url.
+if ! "$BIN" check-config --config "$cfg" >/dev/null 2>&1; then
+    sed -i '/^iam_endpoint_url/d' "$cfg"
+fi
 
 once=("$BIN" --once --config "$cfg" --output json --log-level error)
 # Single-quote free, so each wraps in bash -c '...'; they expand the

@@ -75,6 +75,9 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: impl Future<
     metrics.configure(&plan);
     let mut postfix_log = PostfixLogReader::new(metrics.clone());
     postfix_log.follow(&plan);
+    // Read the system's roots off the workers before the first checks
+    // need them.
+    crate::roots::prewarm();
     let sink_metrics = metrics.clone();
     let mut scheduler =
         Scheduler::new(&plan, Arc::new(move |t, o| sink_metrics.record(&t.name, o)));
