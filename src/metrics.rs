@@ -675,16 +675,23 @@ pub struct Scrape {
     process: Bytes,
     /// The process-wide series first, then one per target.
     fragments: Vec<Arc<Fragment>>,
-    /// Per fragment, its next span.
-    at: Vec<usize>,
-    /// Position in [`family_order`] and in `fragments`.
+    /// Per metric, where its lines are: which fragment, which bytes. Made
+    /// in one pass over the fragments, so producing the body walks these
+    /// tables instead of visiting every fragment for every family.
+    pieces: Vec<Vec<Piece>>,
+    /// Position in [`family_order`] and in that family's pieces.
     family: usize,
-    fragment: usize,
+    piece: usize,
     /// Whether the current family's header is written.
     headed: bool,
-    /// Which families have any series (a family without is not written).
-    present: Vec<bool>,
     len: usize,
+}
+
+/// A family's lines in one fragment.
+struct Piece {
+    fragment: u32,
+    start: u32,
+    end: u32,
 }
 
 /// Size of the chunks a scrape's body is sent in.
@@ -695,26 +702,29 @@ impl Scrape {
         let mut fragments = Vec::with_capacity(targets.len() + 1);
         fragments.push(Arc::new(global));
         fragments.extend(targets);
-        let mut present = vec![false; METRICS.len()];
+        let mut pieces: Vec<Vec<Piece>> = METRICS.iter().map(|_| Vec::new()).collect();
         let mut len = process.len();
-        for f in &fragments {
+        for (n, f) in fragments.iter().enumerate() {
             len += f.text.len();
             for span in &f.spans {
-                present[usize::from(span.family)] = true;
+                pieces[usize::from(span.family)].push(Piece {
+                    fragment: n as u32,
+                    start: span.start,
+                    end: span.end,
+                });
             }
         }
         len += (0..METRICS.len())
-            .filter(|&i| present[i])
+            .filter(|&i| !pieces[i].is_empty())
             .map(|i| header_len(&METRICS[i]))
             .sum::<usize>();
         Scrape {
             process: Bytes::from(process),
-            at: vec![0; fragments.len()],
             fragments,
+            pieces,
             family: 0,
-            fragment: 0,
+            piece: 0,
             headed: false,
-            present,
             len,
         }
     }
@@ -736,22 +746,19 @@ impl Scrape {
         let mut out = String::with_capacity(CHUNK + 4096);
         while self.family < order.len() && out.len() < CHUNK {
             let i = order[self.family];
-            if !self.present[i] || self.fragment == self.fragments.len() {
+            let Some(p) = self.pieces[i].get(self.piece) else {
                 self.family += 1;
-                self.fragment = 0;
+                self.piece = 0;
                 self.headed = false;
                 continue;
-            }
+            };
             if !self.headed {
                 write_header(&mut out, &METRICS[i]);
                 self.headed = true;
             }
-            let (f, at) = (&self.fragments[self.fragment], &mut self.at[self.fragment]);
-            if let Some(span) = f.spans.get(*at).filter(|s| usize::from(s.family) == i) {
-                out.push_str(&f.text[span.start as usize..span.end as usize]);
-                *at += 1;
-            }
-            self.fragment += 1;
+            let text = &self.fragments[p.fragment as usize].text;
+            out.push_str(&text[p.start as usize..p.end as usize]);
+            self.piece += 1;
         }
         self.len = self.len.saturating_sub(out.len());
         (!out.is_empty()).then(|| Bytes::from(out))

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::defaults::*;
@@ -26,8 +26,9 @@ use crate::regions;
 /// Most type errors reported from one file before giving up.
 const MAX_TYPE_ERRORS: usize = 32;
 
-/// What a text parsed to: the raw file and its unknown keys.
-type Parsed = (RawFile, Vec<Vec<Seg>>);
+/// What a text parsed to: the raw file and its unknown keys. Shared, so a
+/// reload of the same text validates it without copying it.
+type Parsed = Arc<(RawFile, Vec<Vec<Seg>>)>;
 
 /// The SHA-256 of the last text that parsed cleanly (not the text: it can
 /// be megabytes), and what it parsed to.
@@ -56,10 +57,10 @@ fn parsed_before(text: &str) -> Option<Parsed> {
         .map(|(_, parsed)| parsed.clone())
 }
 
-fn remember_parse(text: &str, raw: &RawFile, unknown: &[Vec<Seg>]) {
+fn remember_parse(text: &str, parsed: &Parsed) {
     let digest = digest(text);
     let mut last = last_parse().lock().unwrap_or_else(|e| e.into_inner());
-    *last = Some((digest, (raw.clone(), unknown.to_vec())));
+    *last = Some((digest, parsed.clone()));
 }
 
 /// Parse and validate config text; `origin` names it in messages.
@@ -72,7 +73,7 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
     let mut current = text.to_owned();
     let mut type_errors: Vec<ConfigIssue> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
-    let (raw, unknown) = match parsed_before(text) {
+    let parsed: Parsed = match parsed_before(text) {
         Some(parsed) => parsed,
         None => loop {
             let mut unknown: Vec<Vec<Seg>> = Vec::new();
@@ -81,10 +82,11 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
             });
             let e = match parsed {
                 Ok(raw) => {
+                    let parsed = Arc::new((raw, unknown));
                     if current == text {
-                        remember_parse(text, &raw, &unknown);
+                        remember_parse(text, &parsed);
                     }
-                    break (raw, unknown);
+                    break parsed;
                 }
                 Err(e) => e,
             };
@@ -136,7 +138,8 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
         ca_files: HashMap::new(),
         host_name: std::cell::OnceCell::new(),
     };
-    for path in &unknown {
+    let (raw, unknown) = &*parsed;
+    for path in unknown {
         let message = match path.last() {
             Some(Seg::Key(k)) => match closest(k, super::raw::keys_beside(path)) {
                 Some(known) => format!("unknown key; did you mean `{known}`?"),
@@ -217,11 +220,11 @@ pub(super) fn environment(raw: RawFile, env: &Env) -> Result<Plan, ConfigError> 
         ca_files: HashMap::new(),
         host_name: std::cell::OnceCell::new(),
     };
-    v.finish(raw)
+    v.finish(&raw)
 }
 
 impl Validator<'_> {
-    fn finish(mut self, raw: RawFile) -> Result<Plan, ConfigError> {
+    fn finish(mut self, raw: &RawFile) -> Result<Plan, ConfigError> {
         let plan = self.plan(raw);
         let v = self;
         if v.errors.is_empty() {
@@ -339,7 +342,7 @@ impl Validator<'_> {
         }
     }
 
-    fn plan(&mut self, raw: RawFile) -> Plan {
+    fn plan(&mut self, raw: &RawFile) -> Plan {
         let server = self.server(&raw.server);
         self.state_directory = server.state_directory.clone();
         let mut names = HashSet::new();
