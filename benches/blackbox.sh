@@ -25,12 +25,8 @@
 # mirror, when the package has to be installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_INCREMENTAL=0
-BIN=${SES_PROBE_BIN:-target/release/ses-probe}
-FAKE=${FAKE_SES_BIN:-target/release/examples/fake-ses}
-if [ ! -x "$BIN" ] || [ ! -x "$FAKE" ]; then
-    cargo build --release --locked --quiet --bin ses-probe --example fake-ses
-fi
+# shellcheck source=benches/common.sh
+. benches/common.sh
 RATE=${RATE:-50}        # probes a second, both sides
 WINDOW=${WINDOW:-60}    # seconds measured, each side
 INTERVAL=10             # ses-probe's interval, seconds
@@ -56,25 +52,15 @@ cleanup() { # every process this script starts is a job of this shell
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 now() { date +%s.%N; }
 elapsed() { awk -v s="$1" -v e="$2" 'BEGIN {print e - s}'; }
 stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # The fake SES.
-"$FAKE" "$work/fake" &
-fake_pid=$!
-for _ in $(seq 1 100); do
-    [ -s "$work/fake/endpoints" ] && break
-    kill -0 "$fake_pid" 2>/dev/null || { echo "fake-ses exited" >&2; exit 1; }
-    sleep 0.1
-done
-[ -s "$work/fake/endpoints" ] || { echo "fake-ses wrote no endpoints in 10 s" >&2; exit 1; }
-SMTP_PORT='' KEY_ID='' SMTP_PASSWORD=''
-# shellcheck disable=SC1091
-. "$work/fake/endpoints"
-ca="$work/fake/ca.pem"
+start_fake "$work/fake"
+fake_pid=$FAKE_PID
+ca=$CA_PEM
 
 # ---- blackbox_exporter ------------------------------------------------------
 module() { # $1 = name, $2 = password

@@ -20,9 +20,8 @@
 # and fails. Only 127.0.0.1 is contacted (apart from the installs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_INCREMENTAL=0
-BIN=${SES_PROBE_BIN:-target/release/ses-probe}
-FAKE=${FAKE_SES_BIN:-target/release/examples/fake-ses}
+# shellcheck source=benches/common.sh
+. benches/common.sh
 ONCE_RUNS=${ONCE_RUNS:-30}
 TRIO_RUNS=${TRIO_RUNS:-10}
 GOAL_MS=15
@@ -30,11 +29,6 @@ GOAL_RATIO=50
 
 die() { echo "once.sh: $*" >&2; exit 1; }
 
-if [ ! -x "$BIN" ] || [ ! -x "$FAKE" ]; then
-    cargo build --release --locked --quiet --bin ses-probe --example fake-ses
-fi
-[ -x "$BIN" ] || die "no ses-probe binary at $BIN"
-[ -x "$FAKE" ] || die "no fake-ses binary at $FAKE"
 
 # Tools, installed only when missing.
 missing=()
@@ -58,16 +52,8 @@ fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$FAKE" "$work/fake" 2>"$work/fake.log" &
-for _ in $(seq 1 100); do
-    [ -f "$work/fake/endpoints" ] && break
-    sleep 0.1
-done
-[ -f "$work/fake/endpoints" ] || die "fake-ses wrote no endpoints within 10 s: $(cat "$work/fake.log")"
-# shellcheck disable=SC1091
-. "$work/fake/endpoints"
-export SMTP_PORT API_URL KEY_ID SMTP_PASSWORD
-export CA_PEM=$work/fake/ca.pem
+start_fake "$work/fake"
+export SMTP_PORT API_URL KEY_ID SMTP_PASSWORD CA_PEM
 
 # A hermetic environment: no AWS_* from the caller, no real config, no IMDS.
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^AWS_' || true)

@@ -22,23 +22,17 @@
 # reload of 5,000 <= 50 ms. Only 127.0.0.1 is contacted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_INCREMENTAL=0
-BIN=${SES_PROBE_BIN:-target/release/ses-probe}
-FAKE=${FAKE_SES_BIN:-target/release/examples/fake-ses}
-[ -x "$BIN" ] && [ -x "$FAKE" ] || cargo build --release --locked --quiet --bin ses-probe --example fake-ses
+# shellcheck source=benches/common.sh
+. benches/common.sh
 COUNTS=${COUNTS:-"10 100 1000 5000"}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-"$FAKE" "$work/fake" &
-for _ in $(seq 1 100); do [ -f "$work/fake/endpoints" ] && break; sleep 0.1; done
-# shellcheck disable=SC1091
-. "$work/fake/endpoints"
+start_fake "$work/fake"
 
 config() { # $1 = targets, $2 = listen port
     printf '[server]\nlisten = "127.0.0.1:%s"\nstate_directory = "%s"\nconcurrency = 64\nreload_endpoint = true\n' "$2" "$work/state"
     for i in $(seq 1 "$1"); do
-        printf '[[target]]\nname = "t%s"\nregion = "eu-west-1"\n[target.smtp]\nhost = "127.0.0.1"\nport = %s\ntls_server_name = "localhost"\nca_file = "%s"\nusername = "%s"\npassword = "%s"\ntimeout = "5s"\ninterval = "10s"\n' "$i" "$SMTP_PORT" "$work/fake/ca.pem" "$KEY_ID" "$SMTP_PASSWORD"
+        printf '[[target]]\nname = "t%s"\nregion = "eu-west-1"\n[target.smtp]\nhost = "127.0.0.1"\nport = %s\ntls_server_name = "localhost"\nca_file = "%s"\nusername = "%s"\npassword = "%s"\ntimeout = "5s"\ninterval = "10s"\n' "$i" "$SMTP_PORT" "$CA_PEM" "$KEY_ID" "$SMTP_PASSWORD"
     done
 }
 
