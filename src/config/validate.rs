@@ -44,21 +44,19 @@ fn digest(text: &str) -> [u8; 32] {
     sha2::Sha256::digest(text.as_bytes()).into()
 }
 
-/// What `text` parsed to, if it is the text parsed last. Parsing is a pure
-/// function of the text and is most of a load's cost at thousands of
+/// What the text with this digest parsed to, if it is the text parsed
+/// last. Parsing is a pure function of the text and is most of a load's cost at thousands of
 /// targets (a reload after a secret rotated, or from a configuration tool
 /// that reloads on every run, reads the same text); validation, which
 /// reads secrets, CA files and the environment, runs every time.
-fn parsed_before(text: &str) -> Option<Parsed> {
-    let digest = digest(text);
+fn parsed_before(digest: &[u8; 32]) -> Option<Parsed> {
     let last = last_parse().lock().unwrap_or_else(|e| e.into_inner());
     last.as_ref()
-        .filter(|(d, _)| *d == digest)
+        .filter(|(d, _)| d == digest)
         .map(|(_, parsed)| parsed.clone())
 }
 
-fn remember_parse(text: &str, parsed: &Parsed) {
-    let digest = digest(text);
+fn remember_parse(digest: [u8; 32], parsed: &Parsed) {
     let mut last = last_parse().lock().unwrap_or_else(|e| e.into_inner());
     *last = Some((digest, parsed.clone()));
 }
@@ -73,7 +71,9 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
     let mut current = text.to_owned();
     let mut type_errors: Vec<ConfigIssue> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
-    let parsed: Parsed = match parsed_before(text) {
+    // Hashed once: looked up now, remembered if it parses.
+    let text_digest = digest(text);
+    let parsed: Parsed = match parsed_before(&text_digest) {
         Some(parsed) => parsed,
         None => loop {
             let mut unknown: Vec<Vec<Seg>> = Vec::new();
@@ -84,7 +84,7 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
                 Ok(raw) => {
                     let parsed = Arc::new((raw, unknown));
                     if current == text {
-                        remember_parse(text, &parsed);
+                        remember_parse(text_digest, &parsed);
                     }
                     break parsed;
                 }
