@@ -45,8 +45,8 @@ fn digest(text: &str) -> [u8; 32] {
 }
 
 /// What the text with this digest parsed to, if it is the text parsed
-/// last. Parsing is a pure function of the text and is most of a load's cost at thousands of
-/// targets (a reload after a secret rotated, or from a configuration tool
+/// last. Parsing is a pure function of the text and is most of a load's
+/// cost at thousands of targets (a reload after a secret rotated, or from a configuration tool
 /// that reloads on every run, reads the same text); validation, which
 /// reads secrets, CA files and the environment, runs every time.
 fn parsed_before(digest: &[u8; 32]) -> Option<Parsed> {
