@@ -115,7 +115,15 @@ impl ApiSession {
             }
             ApiCredentials::DefaultChain => {}
         }
-        let sdk = loader.http_client(shared_http_client()).load().await;
+        let tls = !plain_http_only(api);
+        if tls {
+            // The connector is built on a worker thread when the first
+            // call needs it; the roots it trusts are read before, off the
+            // workers.
+            crate::roots::load().await;
+        }
+        let http = http_client(tls);
+        let sdk = loader.http_client(http).load().await;
         let resolved = match sdk.credentials_provider() {
             Some(provider) => tokio::time::timeout(api.timeout, provider.provide_credentials())
                 .await
@@ -283,23 +291,33 @@ impl ApiSession {
     }
 }
 
-/// The HTTPS client every API call of the process shares. It is the SDK's
-/// default client (rustls on aws-lc, proxies from the environment) built
-/// with the system roots [`crate::roots`] already read for the SMTP check,
-/// instead of reading them a second time. Built once: one per run would
-/// parse the roots each time and throw away its connections; shared, a
-/// call to an endpoint seen before may reuse a kept connection (each call
-/// is still timed on its own).
-fn shared_http_client() -> SharedHttpClient {
+/// The HTTP client API calls share: with `tls`, the SDK's default client
+/// (rustls on aws-lc, proxies from the environment) built with the system
+/// roots [`crate::roots`] already read for the SMTP check, instead of
+/// reading them a second time; without, the same client minus TLS, for
+/// sessions whose every call is plain HTTP ([`plain_http_only`]). Each is
+/// built once: one per run would parse the roots each time and throw away
+/// its connections; shared, a call to an endpoint seen before may reuse a
+/// kept connection (each call is still timed on its own).
+fn http_client(tls: bool) -> SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
-    CLIENT
+    static CLIENTS: [OnceLock<SharedHttpClient>; 2] = [OnceLock::new(), OnceLock::new()];
+    CLIENTS[usize::from(tls)]
         .get_or_init(|| {
-            Builder::new().build_with_connector_fn(|settings, components| {
+            Builder::new().build_with_connector_fn(move |settings, components| {
+                let mut connector = ConnectorBuilder::default();
+                connector.set_connector_settings(settings.cloned());
+                if let Some(components) = components {
+                    connector.set_sleep_impl(components.sleep_impl());
+                }
+                connector.set_proxy_config(Some(ProxyConfig::from_env()));
+                if !tls {
+                    return connector.build_http();
+                }
                 // Runs when a client first needs a connector: the roots
-                // are usually read by then (see roots::prewarm).
+                // are read by then (see ApiSession::open).
                 let trust = tls::TrustStore::empty()
                     .with_native_roots(false)
                     .with_pem_certificate(crate::roots::system_pem());
@@ -307,18 +325,46 @@ fn shared_http_client() -> SharedHttpClient {
                     .with_trust_store(trust)
                     .build()
                     .expect("a TLS context from parsed roots");
-                let mut connector = ConnectorBuilder::default()
+                connector
                     .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                    .tls_context(context);
-                connector.set_connector_settings(settings.cloned());
-                if let Some(components) = components {
-                    connector.set_sleep_impl(components.sleep_impl());
-                }
-                connector.set_proxy_config(Some(ProxyConfig::from_env()));
-                connector.build()
+                    .tls_context(context)
+                    .build()
             })
         })
         .clone()
+}
+
+/// Whether every call of a session for `api` goes over plain HTTP: static
+/// keys (no credential provider that may call out over HTTPS), every
+/// endpoint an `http://` URL (a local emulator such as moto), and no
+/// proxy reached over TLS. Such a session needs neither TLS nor the
+/// system's roots, so it is not made to wait for them.
+fn plain_http_only(api: &ApiTarget) -> bool {
+    let plain = |url: &Option<String>| {
+        url.as_deref()
+            .is_some_and(|u| u.len() > 7 && u[..7].eq_ignore_ascii_case("http://"))
+    };
+    matches!(api.credentials, ApiCredentials::Static { .. })
+        && plain(&api.endpoint_url)
+        && plain(&api.sts_endpoint_url)
+        && plain(&api.iam_endpoint_url)
+        && !proxy_over_tls()
+}
+
+/// Whether a proxy variable names an `https://` proxy, which the SDK's
+/// client reaches over TLS (the variables it reads, the test it makes).
+fn proxy_over_tls() -> bool {
+    [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .filter_map(|var| std::env::var(var).ok())
+    .any(|url| url.starts_with("https://"))
 }
 
 fn timeout_config(t: Duration) -> TimeoutConfig {
@@ -642,6 +688,34 @@ pub const MAX_RESPONSE_BODY: usize = 1 << 20;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api_of(api_lines: &str) -> ApiTarget {
+        let text =
+            format!("[[target]]\nname = \"t\"\nregion = \"eu-west-1\"\n[target.api]\n{api_lines}");
+        let env = crate::config::Env::from_pairs([(
+            "SECRET",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )]);
+        let plan = crate::config::parse(&text, "t.toml", &env).unwrap();
+        plan.targets[0].api.clone().unwrap()
+    }
+
+    #[test]
+    fn only_sessions_that_never_need_tls_skip_it() {
+        let keys =
+            "access_key_id = \"AKIAIOSFODNN7EXAMPLE\"\nsecret_access_key = { env = \"SECRET\" }\n";
+        let all_http = "endpoint_url = \"http://127.0.0.1:1\"\nsts_endpoint_url = \"http://127.0.0.1:2\"\niam_endpoint_url = \"http://127.0.0.1:3\"\n";
+        assert!(plain_http_only(&api_of(&format!("{keys}{all_http}"))));
+        // One endpoint left to the SDK (HTTPS), or given as https://.
+        let sts_default = all_http.replace("sts_endpoint_url = \"http://127.0.0.1:2\"\n", "");
+        assert!(!plain_http_only(&api_of(&format!("{keys}{sts_default}"))));
+        let one_https = all_http.replace("http://127.0.0.1:3", "https://127.0.0.1:3");
+        assert!(!plain_http_only(&api_of(&format!("{keys}{one_https}"))));
+        // A profile may resolve its credentials over HTTPS (SSO, STS).
+        assert!(!plain_http_only(&api_of(&format!(
+            "profile = \"p\"\n{all_http}"
+        ))));
+    }
 
     #[test]
     fn http_date_parses() {

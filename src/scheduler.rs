@@ -101,9 +101,9 @@ async fn guarded(
 
 /// Run every check of every target once; results keep the plan's order.
 pub async fn run_once(plan: &Plan) -> Vec<TargetOutcomes> {
-    // Every check that talks TLS needs the system's roots: read them
-    // while the checks start.
-    crate::roots::prewarm();
+    // The system's roots are read when a check first needs them, off the
+    // workers (crate::roots): a run whose relay chains to its ca_file and
+    // whose API endpoints are plain HTTP never reads them.
     let permits = Arc::new(Semaphore::new(permits_for(plan.server.concurrency)));
     // Each check is a task of its own, so the checks run on every worker
     // thread at once rather than taking turns on one: a run is as long as

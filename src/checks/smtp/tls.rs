@@ -10,9 +10,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme,
+};
 
 use crate::diagnosis::Class;
 
@@ -85,37 +90,162 @@ async fn trusted_config_in(
 /// The client configuration for system roots plus `ca_file` (bounded,
 /// regular files only). Session resumption is off: every probe makes a
 /// full handshake and verifies the certificate, as a first connection from
-/// the mail host would.
+/// the mail host would. Blocking: the system roots may be read here (with
+/// a `ca_file`, only if a certificate does not chain to it).
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = system_roots().clone();
-    if let Some(path) = ca_file {
-        let pem =
-            crate::text::read_small_file(path, MAX_CA_FILE).map_err(|e| format!("ca_file {e}"))?;
-        let pem = pem.as_bytes();
-        let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!(
-                "ca_file {}: no PEM certificate in the file",
-                path.display()
-            ));
-        }
-    }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut config = config;
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let mut config = match ca_file {
+        None => builder
+            .with_root_certificates(system_roots().clone())
+            .with_no_client_auth(),
+        Some(path) => {
+            let own = read_ca_file(path)?;
+            let verifier = OwnCaFirst::new(own, provider, crate::roots::system)
+                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
+        }
+    };
     config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
+}
+
+/// The certificates of a `ca_file`: at least one, each a valid anchor.
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem =
+        crate::text::read_small_file(path, MAX_CA_FILE).map_err(|e| format!("ca_file {e}"))?;
+    let mut certs = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        RootCertStore::empty()
+            .add(cert.clone())
+            .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {}: no PEM certificate in the file",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// Where the system's roots come from: [`crate::roots::system`], or a
+/// test's own list.
+type RootSource = fn() -> &'static [CertificateDer<'static>];
+
+/// Trust in the system's roots plus a `ca_file`, checked in two steps: the
+/// `ca_file`'s certificates alone first, then, only if the chain does not
+/// lead to one of them, the system's roots plus the file. A chain that
+/// leads to an anchor of the file is valid under both, so the answer is
+/// the same as one check against the union; but a relay with a private CA
+/// (the reason `ca_file` exists) is verified without reading the system
+/// store at all, which is most of the CPU of a `--once` run. Both steps
+/// are full webpki verification (chain, name, validity, key usage).
+#[derive(Debug)]
+struct OwnCaFirst {
+    own: Arc<WebPkiServerVerifier>,
+    own_certs: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+    system: RootSource,
+    all: OnceLock<Result<Arc<WebPkiServerVerifier>, rustls::Error>>,
+}
+
+impl OwnCaFirst {
+    fn new(
+        own_certs: Vec<CertificateDer<'static>>,
+        provider: Arc<CryptoProvider>,
+        system: RootSource,
+    ) -> Result<Self, rustls::client::VerifierBuilderError> {
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(own_certs.iter().cloned());
+        let own = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()?;
+        Ok(OwnCaFirst {
+            own,
+            own_certs,
+            provider,
+            system,
+            all: OnceLock::new(),
+        })
+    }
+
+    /// The verifier of the system's roots plus the file, built on first
+    /// need. Reading the system store blocks: on a multi-threaded runtime
+    /// the worker hands its other tasks on first. The daemon reads the
+    /// store at start-up, so there this is only a lookup.
+    fn all(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+        self.all
+            .get_or_init(|| {
+                let system = blocking(self.system);
+                let mut roots = RootCertStore::empty();
+                roots.add_parsable_certificates(system.iter().cloned());
+                roots.add_parsable_certificates(self.own_certs.iter().cloned());
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                    .build()
+                    .map_err(|e| rustls::Error::General(format!("trust store: {e}")))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// Run `f` (blocking I/O) from sync code that may be on an async worker.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl ServerCertVerifier for OwnCaFirst {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verify = |v: &WebPkiServerVerifier| {
+            v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        };
+        match verify(&self.own) {
+            Ok(verified) => Ok(verified),
+            // Whatever went wrong against the file alone, the answer is
+            // the one against every anchor.
+            Err(_) => verify(self.all()?),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.own.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.own.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.own.supported_verify_schemes()
+    }
 }
 
 /// The name the certificate is verified against.
@@ -213,6 +343,91 @@ mod tests {
         assert!(!err.contains("no PEM certificate"), "{err}");
         let c = trusted_config_in(&cache, None).await.unwrap();
         assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    /// A CA of the test's own (named `ca`) and a leaf for `name` it signed.
+    fn ca_and_leaf(ca: &str, name: &str) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, ca);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        (ca.der().clone(), leaf.der().clone())
+    }
+
+    struct Pki {
+        file: (CertificateDer<'static>, CertificateDer<'static>),
+        system: (CertificateDer<'static>, CertificateDer<'static>),
+        stranger: (CertificateDer<'static>, CertificateDer<'static>),
+    }
+
+    fn pki() -> &'static Pki {
+        static PKI: OnceLock<Pki> = OnceLock::new();
+        PKI.get_or_init(|| Pki {
+            file: ca_and_leaf("Relay CA", "relay.example"),
+            system: ca_and_leaf("Public CA", "relay.example"),
+            stranger: ca_and_leaf("Stranger CA", "relay.example"),
+        })
+    }
+
+    fn test_system_roots() -> &'static [CertificateDer<'static>] {
+        std::slice::from_ref(&pki().system.0)
+    }
+
+    fn system_roots_must_not_be_read() -> &'static [CertificateDer<'static>] {
+        panic!("the system roots were read although the ca_file's CA signed the certificate")
+    }
+
+    fn verify(
+        system: RootSource,
+        leaf: &CertificateDer<'static>,
+        name: &str,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = OwnCaFirst::new(vec![pki().file.0.clone()], provider, system).unwrap();
+        verifier.verify_server_cert(
+            leaf,
+            &[],
+            &ServerName::try_from(name.to_owned()).unwrap(),
+            &[],
+            UnixTime::now(),
+        )
+    }
+
+    #[test]
+    fn a_ca_file_chain_is_verified_without_the_system_roots() {
+        let pki = pki();
+        assert!(verify(system_roots_must_not_be_read, &pki.file.1, "relay.example").is_ok());
+    }
+
+    #[test]
+    fn with_a_ca_file_the_system_roots_are_still_trusted_and_failures_are_theirs() {
+        let pki = pki();
+        // Signed by a system root, not by the file: trusted, as by the union.
+        assert!(verify(test_system_roots, &pki.system.1, "relay.example").is_ok());
+        // Signed by neither: unknown issuer.
+        assert_eq!(
+            verify(test_system_roots, &pki.stranger.1, "relay.example").unwrap_err(),
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+        );
+        // The file's CA, but another name: the name error, not a pass.
+        let err = verify(test_system_roots, &pki.file.1, "other.example").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForName
+                        | rustls::CertificateError::NotValidForNameContext { .. }
+                )
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
