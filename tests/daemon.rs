@@ -717,3 +717,55 @@ fn connection_count_is_bounded() {
     assert!(closed, "no idle connection was closed for the newcomer");
     assert!(start.elapsed() < Duration::from_secs(1));
 }
+
+/// Prometheus itself scrapes the daemon (through a relay that records the
+/// exchange): it asks for gzip, gets a gzipped body, and stores every
+/// sample the plain exposition holds.
+#[test]
+fn prometheus_scrapes_the_gzipped_exposition() {
+    use crate::support::prometheus::{Prometheus, Relay};
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config(dir.path(), &local_target("relay", "60s")));
+    let runs = r#"ses_probe_runs_total{check="smtp",target="relay"}"#;
+    d.wait_metric(runs, Duration::from_secs(10), |v| v >= 1.0);
+    let relay = Relay::start(d.addr);
+    let prometheus = Prometheus::start(dir.path(), relay.addr);
+    let scraped = wait_for(Duration::from_secs(30), || {
+        prometheus.query_one(r#"scrape_samples_scraped{job="ses-probe"}"#)
+    })
+    .unwrap_or_else(|| panic!("prometheus never scraped; log:\n{}", prometheus.log()));
+    assert_eq!(
+        prometheus.query_one(r#"up{job="ses-probe"}"#),
+        Some(1.0),
+        "{}",
+        prometheus.log()
+    );
+
+    let plain = d.metrics();
+    let samples = plain
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count();
+    assert_eq!(
+        scraped, samples as f64,
+        "samples stored vs served:\n{plain}"
+    );
+    let stored = prometheus.query_one(runs);
+    assert_eq!(stored, metric(&plain, runs));
+
+    let heads = relay.heads.lock().unwrap();
+    let request = String::from_utf8_lossy(&heads.requests).to_ascii_lowercase();
+    let response = String::from_utf8_lossy(&heads.responses).to_ascii_lowercase();
+    assert!(request.starts_with("get /metrics http/1.1"), "{request}");
+    assert!(request.contains("\r\naccept-encoding: gzip"), "{request}");
+    assert!(
+        response.contains("\r\ncontent-encoding: gzip\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("\r\nvary: accept-encoding\r\n"),
+        "{response}"
+    );
+    // The body went compressed: no exposition text on the wire.
+    assert!(!response.contains("ses_probe_runs_total"), "{response}");
+}

@@ -10,6 +10,7 @@ pub mod fake_smtp;
 pub mod http;
 pub mod moto;
 pub mod postfix;
+pub mod prometheus;
 pub mod server;
 
 pub use server::ServerThread;
