@@ -120,13 +120,13 @@ pub fn plan(env: &Env, profile_region: Option<String>) -> Result<Plan, ConfigErr
     }
     let raw = RawFile {
         server: RawServer::default(),
-        targets: vec![RawTarget {
+        targets: vec![std::sync::Arc::new(RawTarget {
             name: "default".to_owned(),
             region,
             expected_account: None,
             smtp,
             api: Some(RawApi::default()),
-        }],
+        })],
         postfix_log: None,
     };
     let mut plan = validate::environment(raw, env)?;

@@ -17,6 +17,7 @@ pub mod environment;
 mod locate;
 mod raw;
 pub mod secrets;
+mod sections;
 mod validate;
 
 use std::net::SocketAddr;

@@ -16,8 +16,10 @@ use super::{AuthMechanism, TlsMode};
 pub(super) struct RawFile {
     #[serde(default)]
     pub(super) server: RawServer,
+    /// Shared: a reload reuses the targets of unchanged sections
+    /// ([`super::sections`]).
     #[serde(default, rename = "target")]
-    pub(super) targets: Vec<RawTarget>,
+    pub(super) targets: Vec<std::sync::Arc<RawTarget>>,
     pub(super) postfix_log: Option<RawPostfixLog>,
 }
 

@@ -73,7 +73,14 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
     let mut removed: Vec<String> = Vec::new();
     // Hashed once: looked up now, remembered if it parses.
     let text_digest = digest(text);
-    let parsed: Parsed = match parsed_before(&text_digest) {
+    let pieces = || {
+        // After an edit of one target among thousands, only its section
+        // is parsed again (see super::sections).
+        let parsed = Arc::new(super::sections::parse(text)?);
+        remember_parse(text_digest, &parsed);
+        Some(parsed)
+    };
+    let parsed: Parsed = match parsed_before(&text_digest).or_else(pieces) {
         Some(parsed) => parsed,
         None => loop {
             let mut unknown: Vec<Vec<Seg>> = Vec::new();
