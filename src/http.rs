@@ -18,15 +18,15 @@
 //!   clients therefore cannot crowd out a scrape; only when every slot is
 //!   busy answering a request is the newcomer closed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use flate2::write::GzEncoder;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
@@ -36,8 +36,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
+use crate::gzip;
 use crate::metrics::{Metrics, Scrape};
 
 /// At most this many connections are open at once.
@@ -280,39 +281,90 @@ type Body = Either<Full<Bytes>, ScrapeBody>;
 
 /// `/metrics`: chunks from the [`Scrape`], sent as they are made. Plain,
 /// the exact length is known up front (so the response has a
-/// `Content-Length`, not chunked encoding); gzipped (when the client asks,
-/// as Prometheus does), each chunk is compressed as it is made and the
-/// response is chunked.
+/// `Content-Length`, not chunked encoding). Gzipped (when the client asks,
+/// as Prometheus does), the response is chunked and each chunk is
+/// compressed by a task of its own ([`crate::gzip`]), a few at a time, so
+/// the compression runs on every worker beside the making of the next
+/// chunks instead of adding its whole time to the scrape.
 struct ScrapeBody {
     scrape: Scrape,
-    gzip: Option<GzEncoder<Vec<u8>>>,
+    gzip: Option<Box<Gzipping>>,
 }
+
+/// Chunks being compressed, in body order, and what the trailer needs.
+struct Gzipping {
+    pieces: VecDeque<JoinHandle<std::io::Result<gzip::Piece>>>,
+    crc: crc32fast::Hasher,
+    len: u64,
+    header_sent: bool,
+    all_made: bool,
+    finished: bool,
+}
+
+/// Chunks compressed at once, at most: bounds a scrape's memory.
+const GZIP_IN_FLIGHT: usize = 4;
 
 impl ScrapeBody {
     fn new(scrape: Scrape, gzip: bool) -> ScrapeBody {
-        // The fastest level: a scrape is text with long repeated runs
-        // (metric and label names), which even level 1 shrinks ~10x, and
-        // the CPU of a big scrape is what the exporter must keep small.
-        let gzip = gzip.then(|| GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let gzip = gzip.then(|| {
+            Box::new(Gzipping {
+                pieces: VecDeque::with_capacity(GZIP_IN_FLIGHT),
+                crc: crc32fast::Hasher::new(),
+                len: 0,
+                header_sent: false,
+                all_made: false,
+                finished: false,
+            })
+        });
         ScrapeBody { scrape, gzip }
     }
+}
 
-    /// The next frame's bytes, `None` at the end.
-    fn next(&mut self) -> std::io::Result<Option<Bytes>> {
-        use std::io::Write as _;
-        let Some(gzip) = &mut self.gzip else {
-            return Ok(self.scrape.next_chunk());
-        };
-        while let Some(chunk) = self.scrape.next_chunk() {
-            gzip.write_all(&chunk)?;
-            if !gzip.get_ref().is_empty() {
-                return Ok(Some(Bytes::from(std::mem::take(gzip.get_mut()))));
+impl Gzipping {
+    /// The next frame of the gzip stream, or pending while the chunk in
+    /// front is still being compressed.
+    fn poll_next(
+        &mut self,
+        scrape: &mut Scrape,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::io::Result<Bytes>>> {
+        use std::task::Poll;
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        while !self.all_made && self.pieces.len() < GZIP_IN_FLIGHT {
+            match scrape.next_chunk() {
+                Some(chunk) => self
+                    .pieces
+                    .push_back(tokio::spawn(async move { gzip::piece(&chunk) })),
+                None => self.all_made = true,
             }
         }
-        match self.gzip.take() {
-            Some(gzip) => Ok(Some(Bytes::from(gzip.finish()?))),
-            None => Ok(None),
+        let mut out = Vec::new();
+        if !self.header_sent {
+            out.extend_from_slice(&gzip::HEADER);
+            self.header_sent = true;
         }
+        match self.pieces.front_mut() {
+            Some(task) => match std::pin::Pin::new(task).poll(cx) {
+                Poll::Pending if out.is_empty() => return Poll::Pending,
+                // The header goes first, alone if need be.
+                Poll::Pending => {}
+                Poll::Ready(done) => {
+                    self.pieces.pop_front();
+                    let piece = done.map_err(std::io::Error::other).and_then(|r| r)?;
+                    self.crc.combine(&piece.crc);
+                    self.len += piece.len;
+                    out.extend_from_slice(&piece.deflated);
+                }
+            },
+            None => {
+                let crc = std::mem::replace(&mut self.crc, crc32fast::Hasher::new());
+                out.extend_from_slice(&gzip::trailer(crc, self.len));
+                self.finished = true;
+            }
+        }
+        Poll::Ready(Some(Ok(Bytes::from(out))))
     }
 }
 
@@ -322,10 +374,14 @@ impl hyper::body::Body for ScrapeBody {
 
     fn poll_frame(
         self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        let next = self.get_mut().next().transpose();
-        std::task::Poll::Ready(next.map(|r| r.map(hyper::body::Frame::data)))
+        let this = self.get_mut();
+        let next = match &mut this.gzip {
+            None => std::task::Poll::Ready(this.scrape.next_chunk().map(Ok)),
+            Some(gzip) => gzip.poll_next(&mut this.scrape, cx),
+        };
+        next.map(|frame| frame.map(|r| r.map(hyper::body::Frame::data)))
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
@@ -545,18 +601,20 @@ mod tests {
         }
     }
 
-    fn drain(mut body: ScrapeBody) -> (Vec<u8>, usize) {
+    /// The body as a client reads it: every frame, in order.
+    async fn drain(mut body: ScrapeBody) -> (Vec<u8>, usize) {
+        use http_body_util::BodyExt as _;
         let mut out = Vec::new();
         let mut frames = 0;
-        while let Some(chunk) = body.next().unwrap() {
-            out.extend_from_slice(&chunk);
+        while let Some(frame) = body.frame().await {
+            out.extend_from_slice(frame.unwrap().data_ref().unwrap());
             frames += 1;
         }
         (out, frames)
     }
 
-    #[test]
-    fn a_gzipped_scrape_is_the_plain_scrape_compressed() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_gzipped_scrape_is_the_plain_scrape_compressed() {
         use std::io::Read as _;
         // Enough targets for a body of many chunks.
         let mut text = String::new();
@@ -574,8 +632,8 @@ mod tests {
         let metrics = Metrics::new();
         metrics.configure(&plan);
 
-        let (plain, plain_frames) = drain(ScrapeBody::new(metrics.scrape(), false));
-        let (gzipped, gzip_frames) = drain(ScrapeBody::new(metrics.scrape(), true));
+        let (plain, plain_frames) = drain(ScrapeBody::new(metrics.scrape(), false)).await;
+        let (gzipped, gzip_frames) = drain(ScrapeBody::new(metrics.scrape(), true)).await;
         assert!(
             plain_frames > 2,
             "{plain_frames} frames, {} bytes",

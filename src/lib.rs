@@ -26,7 +26,8 @@
 //! - [`text`]: bounding text that comes from outside.
 //! - [`exit`]: process exit codes.
 //! - [`regions`]: SES regions and endpoint names.
-//! - [`roots`]: the system's root certificates, read once per process.
+//! - [`roots`]: the system's root certificates, read once per process
+//!   and only when a check needs them.
 //! - [`diagnosis`]: the failure classes, their table and their matchers.
 //! - [`outcome`]: what a check returns, and the vocabulary to build it.
 //! - [`credentials`]: [`credentials::Secret`], credential shapes, SMTP
@@ -47,6 +48,7 @@
 //! - [`report`]: rendering outcomes for people and for machines.
 //! - [`metrics`]: the metric table, rendered from the latest outcomes.
 //! - [`explain`]: the `explain` subcommand over [`diagnosis`].
+//! - [`gzip`]: one gzip stream from pieces compressed side by side.
 //! - [`http`]: `/metrics`, `/healthz`, `/` and `POST /-/reload`.
 //! - [`systemd`]: readiness, reload and watchdog notifications.
 //! - [`logging`]: structured logs on stderr, library log levels capped.
@@ -84,6 +86,7 @@ pub mod daemon;
 pub mod diagnosis;
 pub mod exit;
 pub mod explain;
+pub mod gzip;
 pub mod http;
 pub mod logging;
 pub mod metrics;

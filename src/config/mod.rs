@@ -6,7 +6,9 @@
 //! durations parsed, secrets read through [`secrets`]). Every problem found
 //! on the way is collected, not just the first, and each names the file, the
 //! line ([`locate`]) and the key, because an operator fixing a config on a
-//! mail host wants the whole list at once. Without a file, [`environment`]
+//! mail host wants the whole list at once. A file of many targets is parsed
+//! by `[[target]]` sections ([`sections`]), so a reload after an edit
+//! parses only what changed. Without a file, [`environment`]
 //! builds the same raw form from the environment and sends it through the
 //! same validator.
 //!
