@@ -60,8 +60,7 @@ pub fn piece(data: &[u8]) -> io::Result<Piece> {
 const POOL: usize = 8;
 
 fn pool() -> &'static std::sync::Mutex<Vec<Compress>> {
-    static POOL: std::sync::OnceLock<std::sync::Mutex<Vec<Compress>>> =
-        std::sync::OnceLock::new();
+    static POOL: std::sync::OnceLock<std::sync::Mutex<Vec<Compress>>> = std::sync::OnceLock::new();
     POOL.get_or_init(Default::default)
 }
 
