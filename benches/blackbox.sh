@@ -35,12 +35,7 @@ WORKERS=5               # curl processes driving blackbox_exporter, RATE/WORKERS
 GOAL=0.5
 HZ=$(getconf CLK_TCK)
 
-if ! command -v prometheus-blackbox-exporter >/dev/null; then
-    echo "installing prometheus-blackbox-exporter (apt-get)" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends prometheus-blackbox-exporter >/dev/null ||
-        { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus-blackbox-exporter >/dev/null; }
-fi
+need prometheus-blackbox-exporter=prometheus-blackbox-exporter
 BB=$(command -v prometheus-blackbox-exporter)
 
 work=$(mktemp -d)

@@ -4,6 +4,24 @@
 # SES (benches/fake_ses.rs) started in a directory and read back.
 
 export CARGO_INCREMENTAL=0
+
+# Install with apt-get, only when missing, the Debian package that brings
+# each command: arguments are command=package.
+need() {
+    local missing=() pair sudo=()
+    for pair in "$@"; do
+        command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    echo "installing ${missing[*]} (apt-get)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+        { "${sudo[@]}" apt-get update -qq &&
+            "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+}
+# Every bench talks HTTP with curl and picks ports with python3.
+need curl=curl python3=python3
 BIN=${SES_PROBE_BIN:-target/release/ses-probe}
 FAKE=${FAKE_SES_BIN:-target/release/examples/fake-ses}
 if [ ! -x "$BIN" ] || [ ! -x "$FAKE" ]; then

@@ -30,17 +30,9 @@ GOAL_RATIO=50
 die() { echo "once.sh: $*" >&2; exit 1; }
 
 
-# Tools, installed only when missing.
-missing=()
-command -v hyperfine >/dev/null || missing+=(hyperfine)
-command -v swaks >/dev/null || missing+=(swaks)
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo=()
-    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    echo "installing ${missing[*]} (apt-get)" >&2
-    "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null ||
-        { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null; }
-fi
+# Tools, installed only when missing (Debian splits python3's venv out).
+need hyperfine=hyperfine swaks=swaks
+python3 -c 'import venv, ensurepip' 2>/dev/null || need missing-venv=python3-venv
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/ses-probe-bench/venv
 export BENCH_AWS=$venv/bin/aws
 if [ ! -x "$BENCH_AWS" ]; then

@@ -27,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=benches/common.sh
 . benches/common.sh
+need bc=bc
 COUNTS=${COUNTS:-"10 100 1000 5000"}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
