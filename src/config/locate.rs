@@ -12,7 +12,18 @@ pub(super) enum Seg {
     Index(usize),
 }
 
-pub(super) fn segs(p: &serde_ignored::Path<'_>) -> Vec<Seg> {
+/// Deserialize TOML `text` into `T`, with the path of every key `T` does
+/// not know (reported as unknown keys, not rejected by serde).
+pub(super) fn deserialize<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<(T, Vec<Vec<Seg>>), toml::de::Error> {
+    let mut unknown = Vec::new();
+    let de = toml::Deserializer::parse(text)?;
+    let value = serde_ignored::deserialize(de, |p| unknown.push(segs(&p)))?;
+    Ok((value, unknown))
+}
+
+fn segs(p: &serde_ignored::Path<'_>) -> Vec<Seg> {
     use serde_ignored::Path;
     match p {
         Path::Root => Vec::new(),

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Deserialize;
 
-use super::locate::{segs, Seg};
+use super::locate::{deserialize, Seg};
 use super::raw::{RawFile, RawTarget};
 
 /// A target piece: its targets (one, unless a header was written in a way
@@ -111,16 +111,11 @@ fn parse_prefix(text: &str) -> Option<(RawFile, Vec<Vec<Seg>>)> {
     if root.contains_key("target") {
         return None;
     }
-    let mut unknown = Vec::new();
-    let de = toml::Deserializer::parse(text).ok()?;
-    let raw: RawFile = serde_ignored::deserialize(de, |p| unknown.push(segs(&p))).ok()?;
-    Some((raw, unknown))
+    deserialize(text).ok()
 }
 
 fn parse_target_piece(text: &str) -> Option<TargetPiece> {
-    let mut unknown = Vec::new();
-    let de = toml::Deserializer::parse(text).ok()?;
-    let only: TargetsOnly = serde_ignored::deserialize(de, |p| unknown.push(segs(&p))).ok()?;
+    let (only, unknown): (TargetsOnly, _) = deserialize(text).ok()?;
     Some(TargetPiece {
         targets: only.target,
         unknown,
@@ -175,10 +170,7 @@ mod tests {
 
     /// The whole file's parse, as the loader makes it.
     fn whole(text: &str) -> Option<(RawFile, Vec<Vec<Seg>>)> {
-        let mut unknown = Vec::new();
-        let de = toml::Deserializer::parse(text).ok()?;
-        let raw: RawFile = serde_ignored::deserialize(de, |p| unknown.push(segs(&p))).ok()?;
-        Some((raw, unknown))
+        deserialize(text).ok()
     }
 
     /// Pieces and whole agree: the same raw file and unknown keys, or the

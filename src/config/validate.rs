@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::defaults::*;
-use super::locate::{key, path_string, segs, without, Locator, Seg};
+use super::locate::{key, path_string, without, Locator, Seg};
 use super::raw::{RawApi, RawFile, RawPostfixLog, RawServer, RawSmtp, RawTarget, RootSeverity};
 use super::secrets::{loose_permissions, read_secret_file, SecretSpec};
 use super::*;
@@ -83,12 +83,8 @@ pub(super) fn parse(text: &str, origin: &str, env: &Env) -> Result<Plan, ConfigE
     let parsed: Parsed = match parsed_before(&text_digest).or_else(pieces) {
         Some(parsed) => parsed,
         None => loop {
-            let mut unknown: Vec<Vec<Seg>> = Vec::new();
-            let parsed = toml::Deserializer::parse(&current).and_then(|de| {
-                serde_ignored::deserialize::<_, _, RawFile>(de, |p| unknown.push(segs(&p)))
-            });
-            let e = match parsed {
-                Ok(raw) => {
+            let e = match super::locate::deserialize::<RawFile>(&current) {
+                Ok((raw, unknown)) => {
                     let parsed = Arc::new((raw, unknown));
                     if current == text {
                         remember_parse(text_digest, &parsed);
